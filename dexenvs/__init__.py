@@ -1,0 +1,1 @@
+"""Dexterous manipulation environments on ManiSkill3."""
