@@ -1,0 +1,300 @@
+"""`DexEnv`: the base every dexsuite task subclasses (ManiSkill `BaseEnv` conventions, batched torch throughout).
+
+What the base owns, so tasks do not repeat it:
+- embodiments by `robot_uids` (floating Inspire hands with the `pd_wrist_pose` mode, or ManiSkill's `xarm7_ability`);
+- the scenario model: `reset(options={"scenario": ...})` or a sample from `split`; `info["scenario_*"]` reports it;
+- the scene: table top at z = 0 with the environment's material, a backdrop, lighting, the scenario's object;
+- observations: agent qpos/qvel, wrist pose, fingertip positions, object pose and velocity, task goal; a 128x128 head
+  camera for `rgb`/`rgbd`;
+- guards: unknown kwargs and non-finite actions raise errors that say what is valid.
+
+A task sets `task_name`, `object_categories`, `workspace`, implements `evaluate`, `compute_dense_reward`, `_goal`, and may
+override `_initial_wrist_pose` and `_initialize_task`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import zlib
+from typing import Any, Sequence
+
+import numpy as np
+import sapien
+import torch
+from mani_skill.envs.sapien_env import BaseEnv
+from mani_skill.sensors.camera import CameraConfig
+from mani_skill.utils import sapien_utils
+from mani_skill.utils.structs.actor import Actor
+from mani_skill.utils.structs.pose import Pose
+from mani_skill.utils.structs.types import SimConfig
+
+from assets import environments as env_lib
+from assets import objects as obj_lib
+from dexenvs.robots import ROOT_MOUNT_Q, ROBOTS, matrix_to_rot6d, pose_to_root_joints, quat_to_matrix
+from dexenvs.scenarios import SPLITS, Scenario, ScenarioSpace, Workspace
+
+TABLE_SIZE = (1.2, 1.0, 0.05)  # x, y, thickness; the top is at z = 0
+TABLE_HEIGHT = 0.75
+HEAD_CAMERA_EYE = (-0.42, 0.0, 0.48)
+HEAD_CAMERA_TARGET = (0.05, 0.0, 0.0)
+
+_BASE_KWARGS = set(inspect.signature(BaseEnv.__init__).parameters) - {"self", "robot_uids"}
+
+
+def _palm_down_rotation(yaw: float) -> np.ndarray:
+    """Wrist rotation with the palm facing the table and the fingers pointing along +x rotated by `yaw`."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    rz = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+    return rz @ PALM_DOWN
+
+
+# Hand base frame (measured from the URDF): fingers extend along +y, the palm faces +z, the thumb sits on +x. Palm down
+# with the fingers along world +x: columns are the base axes in the world.
+PALM_DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+
+
+def _object_color(object_id: str) -> list[float]:
+    h = zlib.crc32(object_id.encode())
+    hue = (h % 360) / 360.0
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.55, 0.85)
+    return [r, g, b, 1.0]
+
+
+class DexEnv(BaseEnv):
+    SUPPORTED_REWARD_MODES = ("dense", "normalized_dense", "sparse", "none")
+    SUPPORTED_OBS_MODES = ("state", "none", "state_dict", "rgb", "rgbd", "depth", "sensor_data", "rgb+depth")
+    # subclasses set these
+    task_name: str = ""
+    object_categories: tuple[str, ...] = ()
+    workspace: Workspace = Workspace((-0.1, 0.1), (-0.1, 0.1))
+    sim_freq: int = 120
+    control_freq: int = 20
+    max_episode_steps: int = 100
+
+    def __init__(self, *args, robot_uids: str = "floating_inspire_hand_right", split: str = "train",
+                 scenario: Any = None, camera_size: int = 128, **kwargs):
+        if args:
+            raise TypeError(f"{type(self).__name__} takes keyword arguments only")
+        unknown = set(kwargs) - _BASE_KWARGS
+        if unknown:
+            raise TypeError(f"unknown argument(s) {sorted(unknown)} for {type(self).__name__}; valid: "
+                            f"{sorted(_BASE_KWARGS | {'robot_uids', 'split', 'scenario', 'camera_size'})}")
+        if robot_uids not in ROBOTS:
+            raise ValueError(f"unknown robot_uids {robot_uids!r}; valid: {list(ROBOTS)}")
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid splits: {list(SPLITS)}")
+        self.robot_name = robot_uids
+        self.split = split
+        self.camera_size = int(camera_size)
+        self.space = ScenarioSpace(self.task_name, self.object_categories, self.workspace)
+        self._fixed_scenario = None if scenario is None else self.space.validate(Scenario.parse(scenario))
+        self._scenario_rng = np.random.default_rng(0)
+        self.scenarios: list[Scenario] = []
+        self._loaded_key: tuple | None = None
+        if robot_uids == "xarm7_ability":
+            kwargs.setdefault("control_mode", "pd_joint_delta_pos")
+        else:
+            kwargs.setdefault("control_mode", "pd_wrist_pose")
+        super().__init__(robot_uids=ROBOTS[robot_uids], **kwargs)
+
+    # ------------------------------------------------------------------ config
+    @property
+    def _default_sim_config(self):
+        return SimConfig(sim_freq=self.sim_freq, control_freq=self.control_freq)
+
+    @property
+    def _default_sensor_configs(self):
+        pose = sapien_utils.look_at(HEAD_CAMERA_EYE, HEAD_CAMERA_TARGET)
+        return [CameraConfig("head", pose, self.camera_size, self.camera_size, np.pi / 2.6, 0.01, 4)]
+
+    @property
+    def _default_human_render_camera_configs(self):
+        pose = sapien_utils.look_at([-0.55, -0.45, 0.55], [0.05, 0.0, 0.08])
+        return CameraConfig("render_camera", pose, 512, 512, 1.0, 0.01, 5)
+
+    # ------------------------------------------------------------------ scenarios
+    def reset(self, seed=None, options=None):
+        options = dict(options or {})
+        if seed is not None:
+            self._scenario_rng = np.random.default_rng(seed if np.isscalar(seed) else list(seed))
+        split = options.pop("split", self.split)
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid splits: {list(SPLITS)}")
+        given = options.pop("scenario", None) or self._fixed_scenario
+        partial = "env_idx" in options and len(options["env_idx"]) != self.num_envs
+        if not partial:
+            if given is not None:
+                given = given if isinstance(given, (list,)) and not isinstance(given[0], (str, int)) else [given] * self.num_envs
+                if len(given) != self.num_envs:
+                    raise ValueError(f"got {len(given)} scenarios for {self.num_envs} parallel envs")
+                new = [self.space.validate(Scenario.parse(s)) for s in given]
+            else:
+                new = [self.space.sample(split, self._scenario_rng) for _ in range(self.num_envs)]
+            key = tuple((s.object_id, s.env_id) for s in new)
+            if key != self._loaded_key:
+                options["reconfigure"] = True
+            self.scenarios = new
+        return super().reset(seed=seed, options=options)
+
+    def _scenario_info(self) -> dict:
+        return dict(scenario=[str(s) for s in self.scenarios] if self.num_envs > 1 else str(self.scenarios[0]))
+
+    # ------------------------------------------------------------------ scene
+    def _load_agent(self, options: dict):
+        super()._load_agent(options, sapien.Pose(q=list(ROOT_MOUNT_Q)))
+        self._hands = self.agent.agents if hasattr(self.agent, "agents") else [self.agent]
+        for hand in self._hands:
+            # the floating base is virtual: hand links carry no weight, as a real arm would hold it
+            if hasattr(hand, "fingertip_links"):
+                for link in hand.robot.links:
+                    for o in link._objs:
+                        o.disable_gravity = True
+
+    def _load_scene(self, options: dict):
+        self._assets = [obj_lib.get_object(s.object_id) for s in self.scenarios]
+        envs = [env_lib.get_environment(s.env_id) for s in self.scenarios]
+        tables, walls, objs = [], [], []
+        for i, (asset, e) in enumerate(zip(self._assets, envs)):
+            tb = self.scene.create_actor_builder()
+            tmat = sapien.render.RenderMaterial(base_color=list(e.table.color), roughness=e.table.roughness,
+                                                metallic=e.table.metallic)
+            half = [TABLE_SIZE[0] / 2, TABLE_SIZE[1] / 2, TABLE_SIZE[2] / 2]
+            tb.add_box_collision(sapien.Pose([0, 0, -half[2]]), half)
+            tb.add_box_visual(sapien.Pose([0, 0, -half[2]]), half, material=tmat)
+            legs = sapien.render.RenderMaterial(base_color=[0.3, 0.3, 0.3, 1])
+            tb.add_box_visual(sapien.Pose([0, 0, -TABLE_HEIGHT / 2]), [0.05, 0.05, TABLE_HEIGHT / 2], material=legs)
+            tb.initial_pose = sapien.Pose()
+            tb.set_scene_idxs([i])
+            tables.append(tb.build_static(name=f"table-{i}"))
+
+            wb = self.scene.create_actor_builder()
+            bmat = sapien.render.RenderMaterial(base_color=list(e.background), roughness=1.0)
+            wb.add_box_visual(sapien.Pose([1.2, 0, 0.3]), [0.02, 2.0, 1.2], material=bmat)
+            wb.add_box_visual(sapien.Pose([0, 0, -TABLE_HEIGHT - 0.01]), [2.0, 2.0, 0.01], material=bmat)
+            wb.initial_pose = sapien.Pose()
+            wb.set_scene_idxs([i])
+            walls.append(wb.build_kinematic(name=f"backdrop-{i}"))
+
+            objs.append(self._build_object(asset, i))
+        self.table = Actor.merge(tables, name="table")
+        self.obj = Actor.merge(objs, name="object")
+        self._obj_mass = torch.tensor([a.mass for a in self._assets], device=self.device)
+        self._obj_height = torch.tensor([a.height for a in self._assets], device=self.device)
+        self._obj_radius = torch.tensor([0.5 * max(a.extents[0], a.extents[1]) for a in self._assets], device=self.device)
+        self._obj_center_local = torch.tensor([a.center for a in self._assets], device=self.device)
+        self._loaded_key = tuple((s.object_id, s.env_id) for s in self.scenarios)
+
+    def _build_object(self, asset: obj_lib.ObjectAsset, scene_idx: int) -> Actor:
+        b = self.scene.create_actor_builder()
+        mat = sapien.physx.PhysxMaterial(static_friction=asset.friction, dynamic_friction=0.8 * asset.friction,
+                                         restitution=0.0)
+        density = asset.mass / asset.collision_volume
+        for f in asset.collision_files:
+            b.add_convex_collision_from_file(str(f), material=mat, density=density)
+        b.add_visual_from_file(str(asset.visual_file),
+                               material=sapien.render.RenderMaterial(base_color=_object_color(asset.id), roughness=0.5))
+        b.initial_pose = sapien.Pose([0, 0, 0.5 + scene_idx])
+        b.set_scene_idxs([scene_idx])
+        return b.build(name=f"object-{scene_idx}")
+
+    def _load_lighting(self, options: dict):
+        light = env_lib.get_environment(self.scenarios[0].env_id).lighting  # shared by all sub-scenes (SAPIEN)
+        self.scene.set_ambient_light(list(light.ambient))
+        for k, (direction, color) in enumerate(light.directional):
+            self.scene.add_directional_light(list(direction), list(color), shadow=self.enable_shadow and k == 0,
+                                             shadow_scale=2, shadow_map_size=1024)
+
+    # ------------------------------------------------------------------ episodes
+    def _initialize_episode(self, env_idx: torch.Tensor, options: dict):
+        b = len(env_idx)
+        idx = env_idx.tolist()
+        poses = [self.space.pose(self.scenarios[i].pose_id) for i in idx]
+        xyz = torch.tensor([[x, y, 1e-3] for x, y, _ in poses], device=self.device)
+        yaw = torch.tensor([p[2] for p in poses], device=self.device)
+        q = torch.stack([torch.cos(yaw / 2), torch.zeros_like(yaw), torch.zeros_like(yaw), torch.sin(yaw / 2)], -1)
+        self.obj.set_pose(Pose.create_from_pq(xyz, q))
+        self.obj.set_linear_velocity(torch.zeros((b, 3), device=self.device))
+        self.obj.set_angular_velocity(torch.zeros((b, 3), device=self.device))
+        self._init_obj_z = getattr(self, "_init_obj_z", torch.zeros(self.num_envs, device=self.device))
+        self._init_obj_z[env_idx] = xyz[:, 2] + self._obj_center_local[env_idx, 2]
+        for k, hand in enumerate(self._hands):
+            if not hasattr(hand, "fingertip_links"):
+                hand.reset(hand.keyframes["rest"].qpos if "rest" in hand.keyframes else None)
+                continue
+            pos, rot = self._initial_wrist_pose(k, env_idx)
+            qpos = hand.robot.get_qpos()[env_idx].clone()
+            passive = torch.tensor(hand.keyframes["palm_side"].qpos[0], dtype=qpos.dtype, device=self.device)
+            qpos[:] = passive
+            qpos[:, :6] = pose_to_root_joints(pos, rot, torch.zeros((b, 6), device=self.device))
+            hand.robot.set_qpos(qpos)
+            hand.robot.set_qvel(torch.zeros_like(qpos))
+            hand.robot.set_drive_targets(qpos) if hasattr(hand.robot, "set_drive_targets") else None
+        self._initialize_task(env_idx, options)
+
+    def _initial_wrist_pose(self, hand_idx: int, env_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """World wrist position (b,3) and rotation (b,3,3) at reset; default: palm down 0.3 m above the table centre."""
+        b = len(env_idx)
+        pos = torch.tensor([-0.05, 0.0, 0.30], device=self.device).expand(b, 3)
+        rot = torch.as_tensor(_palm_down_rotation(0.0), dtype=torch.float32, device=self.device).expand(b, 3, 3)
+        return pos, rot
+
+    def _initialize_task(self, env_idx: torch.Tensor, options: dict) -> None:
+        """Task-specific episode state (goals, counters)."""
+
+    # ------------------------------------------------------------------ step guards
+    def step(self, action):
+        for a in (action.values() if isinstance(action, dict) else [action]):
+            if a is None:
+                continue
+            finite = torch.isfinite(a).all() if isinstance(a, torch.Tensor) else np.isfinite(np.asarray(a, dtype=np.float64)).all()
+            if not finite:
+                raise ValueError(f"{type(self).__name__}.step got a non-finite action (NaN or inf); the simulation was "
+                                 f"not stepped. Action: {a}")
+        return super().step(action)
+
+    # ------------------------------------------------------------------ observations
+    def hand_state(self, hand_idx: int = 0) -> dict:
+        hand = self._hands[hand_idx]
+        wrist = hand.robot.links_map[hand.wrist_link].pose
+        tips = torch.stack([hand.robot.links_map[n].pose.p for n in hand.fingertip_links], dim=1)
+        return dict(wrist_pos=wrist.p, wrist_quat=wrist.q, fingertips=tips)
+
+    def obj_center(self) -> torch.Tensor:
+        """World position of the object's bounding-box centre (the actor frame sits at its base)."""
+        pose = self.obj.pose
+        return pose.p + (quat_to_matrix(pose.q) @ self._obj_center_local.unsqueeze(-1)).squeeze(-1)
+
+    def wrist_action(self, pos: torch.Tensor, rot: torch.Tensor, fingers: torch.Tensor) -> torch.Tensor:
+        """Build a `pd_wrist_pose` action from a world wrist pose and finger targets (batched)."""
+        return torch.cat([pos, matrix_to_rot6d(rot), fingers], dim=-1)
+
+    def _get_obs_extra(self, info: dict):
+        obs = dict()
+        for k, hand in enumerate(self._hands):
+            if not hasattr(hand, "fingertip_links"):
+                tcp = hand.robot.links[-1].pose
+                obs[f"wrist_pose{k if len(self._hands) > 1 else ''}"] = tcp.raw_pose
+                continue
+            hs = self.hand_state(k)
+            sfx = f"_{k}" if len(self._hands) > 1 else ""
+            obs["wrist_pose" + sfx] = torch.cat([hs["wrist_pos"], hs["wrist_quat"]], -1)
+            obs["fingertip_pos" + sfx] = hs["fingertips"].reshape(self.num_envs, -1)
+        obs["obj_pose"] = self.obj.pose.raw_pose
+        obs["obj_vel"] = torch.cat([self.obj.linear_velocity, self.obj.angular_velocity], -1)
+        obs["goal_pos"] = self._goal()
+        return obs
+
+    def _goal(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def get_info(self) -> dict:
+        info = super().get_info()
+        info.update(self._scenario_info())
+        return info
+
+    def compute_normalized_dense_reward(self, obs: Any, action: torch.Tensor, info: dict):
+        return self.compute_dense_reward(obs=obs, action=action, info=info) / self.max_dense_reward
+
+    max_dense_reward: float = 1.0

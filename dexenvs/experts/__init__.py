@@ -1,0 +1,1 @@
+"""Scripted experts (the stand-in for teleoperated seed demonstrations)."""

@@ -1,0 +1,64 @@
+"""Registration with ManiSkill and gymnasium, and the API each kind of user gets from `gym.make`.
+
+- `gym.make("DexGrasp-v0")` (one env, CPU backend): a plain gymnasium env with numpy observations and actions and no
+  batch dimension, time-limited, as gymnasium's `check_env` and stable-baselines3 expect.
+- `gym.make("DexGrasp-v0", num_envs=N)` or `sim_backend="gpu"`: ManiSkill's batched torch env (wrap it with
+  `mani_skill.vector.wrappers.gymnasium.ManiSkillVectorEnv` for the vector API), with ManiSkill's batched time limit.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
+from mani_skill.utils.registration import REGISTERED_ENVS, TimeLimitWrapper, register_env
+from mani_skill.utils.wrappers.gymnasium import CPUGymWrapper
+
+TASK_IDS: list[str] = []
+
+
+class DexGymAPI(gym.Wrapper):
+    """Outermost wrapper `gym.make` adds: rebuilds the chain under it as `TimeLimit(CPUGymWrapper(env))` for a single
+    CPU env, or ManiSkill's batched `TimeLimitWrapper(env)` otherwise, keeping the step limit gymnasium was given."""
+
+    def __init__(self, env: gym.Env, max_episode_steps: int):
+        limit, e = max_episode_steps, env
+        while isinstance(e, gym.Wrapper):
+            if isinstance(e, gym.wrappers.TimeLimit):
+                limit = e._max_episode_steps
+            e = e.env
+        base = e
+        if base.num_envs == 1 and not base.gpu_sim_enabled:
+            inner = gym.wrappers.TimeLimit(CPUGymWrapper(base), limit)
+        else:
+            inner = TimeLimitWrapper(base, limit)
+        super().__init__(inner)
+        self.max_episode_steps = limit
+
+
+def _make(env_id: str, **kwargs):
+    return REGISTERED_ENVS[env_id].make(**kwargs)
+
+
+def register(env_id: str, max_episode_steps: int):
+    """Class decorator: register a dexsuite task with ManiSkill and (with the API above) with gymnasium."""
+
+    def deco(cls):
+        cls.max_episode_steps = max_episode_steps
+        register_env(env_id, max_episode_steps=max_episode_steps, override=env_id in REGISTERED_ENVS)(cls)
+        gym.registry.pop(env_id, None)
+        gym.register(
+            env_id,
+            entry_point=f"{__name__}:_make",
+            kwargs=dict(env_id=env_id),
+            max_episode_steps=max_episode_steps,
+            disable_env_checker=True,  # the checker would see the batched env before DexGymAPI unbatches it
+            order_enforce=False,
+            additional_wrappers=(
+                WrapperSpec("DexGymAPI", f"{__name__}:DexGymAPI", dict(max_episode_steps=max_episode_steps)),
+            ),
+        )
+        if env_id not in TASK_IDS:
+            TASK_IDS.append(env_id)
+        return cls
+
+    return deco

@@ -1,0 +1,175 @@
+"""Embodiments. The floating Inspire hands are ManiSkill's, extended with an absolute wrist-pose control mode.
+
+`pd_wrist_pose`: action = [wrist position (3), wrist rotation 6D (6), finger joint targets (6)] in the world frame, where
+the wrist is the hand's base link and 6D rotation is the first two columns of the rotation matrix (EgoDex convention).
+Generators transform these poses in SE(3) and replay the finger targets verbatim. The controller turns the pose into
+targets for the six floating root joints (x, y, z prismatic, then revolute x, y, z), choosing the Euler solution closest
+to the current joint values so targets never jump by 2*pi.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from mani_skill.agents.controllers import PDJointPosController, PDJointPosControllerConfig
+from mani_skill.agents.registration import register_agent
+from mani_skill.agents.robots.inspire_hand import FloatingInspireHandLeft, FloatingInspireHandRight
+
+# Wrist (hand base link) relative to the end of the floating chain, with the wrist pitch/yaw joints at zero.
+_BASE_OFFSET_P = torch.tensor([0.0, 0.0, 0.0785])
+_BASE_OFFSET_Q = torch.tensor([0.0, 0.0, 0.70710678, 0.70710678])  # wxyz
+# The chain's Euler singularity is where the fingers point along the root's x axis. Mounting the root rotated -90 deg
+# about y puts root x on world z, so the singular poses are "fingers straight up/down", which no task uses, instead of
+# "fingers along world x", which every palm-down grasp uses.
+ROOT_MOUNT_Q = (0.70710678, 0.0, -0.70710678, 0.0)  # wxyz
+ROOT_STIFFNESS, ROOT_DAMPING, ROOT_FORCE_LIMIT = 2e4, 6e2, 500.0
+WORKSPACE_LOW = np.array([-0.6, -0.6, -0.05], dtype=np.float32)
+WORKSPACE_HIGH = np.array([0.6, 0.6, 0.8], dtype=np.float32)
+
+
+def quat_to_matrix(q: torch.Tensor) -> torch.Tensor:
+    """(..., 4) wxyz -> (..., 3, 3)."""
+    q = q / q.norm(dim=-1, keepdim=True)
+    w, x, y, z = q.unbind(-1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], dim=-1).reshape(q.shape[:-1] + (3, 3))
+
+
+def rot6d_to_matrix(r6: torch.Tensor) -> torch.Tensor:
+    """(..., 6) = first two columns [c0, c1] -> (..., 3, 3) by Gram-Schmidt."""
+    a, b = r6[..., :3], r6[..., 3:6]
+    c0 = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    b = b - (c0 * b).sum(-1, keepdim=True) * c0
+    c1 = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    c2 = torch.cross(c0, c1, dim=-1)
+    return torch.stack([c0, c1, c2], dim=-1)
+
+
+def matrix_to_rot6d(m: torch.Tensor) -> torch.Tensor:
+    return torch.cat([m[..., :, 0], m[..., :, 1]], dim=-1)
+
+
+def _wrap_near(angle: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    return angle + 2 * torch.pi * torch.round((ref - angle) / (2 * torch.pi))
+
+
+def pose_to_root_joints(pos: torch.Tensor, rot: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """World wrist pose (pos (N,3), rot (N,3,3)) -> root joint values (N,6) near `current` (N,6).
+
+    The chain's rotation is intrinsic XYZ: R_chain = Rx(a) Ry(b) Rz(c); in the root frame R_wrist = R_chain R_off and
+    p = t + R_chain p_off; the root frame is the world rotated by ROOT_MOUNT_Q (origin shared).
+    """
+    r_off = quat_to_matrix(_BASE_OFFSET_Q.to(rot))
+    r_mount = quat_to_matrix(torch.tensor(ROOT_MOUNT_Q).to(rot))
+    rc = r_mount.transpose(-1, -2) @ rot @ r_off.transpose(-1, -2)
+    t = (r_mount.transpose(-1, -2) @ pos.unsqueeze(-1)).squeeze(-1) - (rc @ _BASE_OFFSET_P.to(pos).unsqueeze(-1)).squeeze(-1)
+    b = torch.asin(rc[:, 0, 2].clamp(-1.0, 1.0))
+    a = torch.atan2(-rc[:, 1, 2], rc[:, 2, 2])
+    c = torch.atan2(-rc[:, 0, 1], rc[:, 0, 0])
+    cur = current[:, 3:6]
+    # the two Euler solutions; take the one nearer to the current joint values
+    sols = []
+    for aa, bb, cc in ((a, b, c), (a + torch.pi, torch.pi - b, c + torch.pi)):
+        aa, bb, cc = _wrap_near(aa, cur[:, 0]), _wrap_near(bb, cur[:, 1]), _wrap_near(cc, cur[:, 2])
+        sols.append(torch.stack([aa, bb, cc], dim=-1))
+    d0 = (sols[0] - cur).abs().sum(-1, keepdim=True)
+    d1 = (sols[1] - cur).abs().sum(-1, keepdim=True)
+    ang = torch.where(d0 <= d1, sols[0], sols[1])
+    return torch.cat([t, ang], dim=-1)
+
+
+def root_joints_to_pose(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of `pose_to_root_joints`: (N,6) -> (pos (N,3), rot (N,3,3))."""
+    a, b, c = q[:, 3], q[:, 4], q[:, 5]
+    one, zero = torch.ones_like(a), torch.zeros_like(a)
+
+    def rx(t):
+        return torch.stack([one, zero, zero, zero, t.cos(), -t.sin(), zero, t.sin(), t.cos()], -1).reshape(-1, 3, 3)
+
+    def ry(t):
+        return torch.stack([t.cos(), zero, t.sin(), zero, one, zero, -t.sin(), zero, t.cos()], -1).reshape(-1, 3, 3)
+
+    def rz(t):
+        return torch.stack([t.cos(), -t.sin(), zero, t.sin(), t.cos(), zero, zero, zero, one], -1).reshape(-1, 3, 3)
+
+    rc = rx(a) @ ry(b) @ rz(c)
+    r_mount = quat_to_matrix(torch.tensor(ROOT_MOUNT_Q).to(q))
+    rot = r_mount @ rc @ quat_to_matrix(_BASE_OFFSET_Q.to(q))
+    pos = (r_mount @ (q[:, :3] + (rc @ _BASE_OFFSET_P.to(q).unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)).squeeze(-1)
+    return pos, rot
+
+
+class WristPoseController(PDJointPosController):
+    """Absolute wrist pose (position + 6D rotation) -> PD targets of the floating root joints; the two wrist joints of
+    the Inspire hand (listed after the root joints) are held at zero so the pose fully determines the hand frame."""
+
+    config: "WristPoseControllerConfig"
+
+    def _initialize_action_space(self):
+        low = np.concatenate([WORKSPACE_LOW, -np.ones(6, dtype=np.float32)])
+        high = np.concatenate([WORKSPACE_HIGH, np.ones(6, dtype=np.float32)])
+        self.single_action_space = spaces.Box(low, high, dtype=np.float32)
+
+    def set_action(self, action: torch.Tensor):
+        action = self._preprocess_action(action)
+        rot = rot6d_to_matrix(action[:, 3:9])
+        root = pose_to_root_joints(action[:, :3], rot, self.qpos[:, :6])
+        wrist = torch.zeros((action.shape[0], len(self.joints) - 6), dtype=root.dtype, device=root.device)
+        self._step = 0
+        self._start_qpos = self.qpos
+        self._target_qpos = torch.cat([root, wrist], dim=-1)
+        self.set_drive_targets(self._target_qpos)
+
+
+@dataclass
+class WristPoseControllerConfig(PDJointPosControllerConfig):
+    normalize_action: bool = False
+    controller_cls = WristPoseController
+
+
+def _with_wrist_pose(cls):
+    """Subclass of a ManiSkill floating Inspire hand that adds the `pd_wrist_pose` control mode."""
+    side = "right" if "Right" in cls.__name__ else "left"
+
+    class Hand(cls):
+        uid = f"inspire_hand_{side}"
+        fingertip_links = tuple(f"{side}_hand_{f}_tip" for f in ("thumb", "index", "middle", "ring", "pinky"))
+        wrist_link = f"{side}_hand_hand_base_link"
+        n_fingers = 6
+
+        @property
+        def _controller_configs(self):
+            cfgs = super()._controller_configs
+            # Stiffer than ManiSkill's root drives (1e3 / 1e2, a 0.1 s lag): absolute poses from a planner or a policy
+            # must be tracked within millimetres while fingers push on objects.
+            wrist_pose = WristPoseControllerConfig(
+                joint_names=list(self.root_joint_names) + list(cfgs["pd_joint_pos"]["wrist"].joint_names),
+                lower=None, upper=None, stiffness=ROOT_STIFFNESS, damping=ROOT_DAMPING, force_limit=ROOT_FORCE_LIMIT,
+            )
+            cfgs["pd_wrist_pose"] = dict(
+                root=wrist_pose, fingers=deepcopy(cfgs["pd_joint_pos"]["fingers"]), passive=cfgs["pd_joint_pos"]["passive"]
+            )
+            return cfgs
+
+    Hand.__name__ = Hand.__qualname__ = f"InspireHand{side.title()}"
+    return register_agent()(Hand)
+
+
+InspireHandRight = _with_wrist_pose(FloatingInspireHandRight)
+InspireHandLeft = _with_wrist_pose(FloatingInspireHandLeft)
+
+# Names users may pass as robot_uids -> the agent class that is built.
+ROBOTS = {
+    "floating_inspire_hand_right": InspireHandRight,
+    "floating_inspire_hand_left": InspireHandLeft,
+    "inspire_hand_right": InspireHandRight,
+    "inspire_hand_left": InspireHandLeft,
+    "xarm7_ability": "xarm7_ability",
+}

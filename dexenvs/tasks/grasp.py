@@ -1,0 +1,74 @@
+"""DexGrasp-v0: one hand above a table grasps the scenario's object and lifts it.
+
+Success: the object's centre is at least 0.20 m above where it rested, it is held by the hand (within the hand's reach
+and moving with it, not thrown or falling), and both have lasted `HOLD_STEPS` consecutive control steps. An object
+cannot stay 0.2 m up beside the hand for 0.5 s without being held: in free fall it would drop 1.2 m in that time.
+Fail: the object left the table (fell more than 0.1 m below the top).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from assets.objects import ONE_HAND_CATEGORIES
+from dexenvs.base import DexEnv
+from dexenvs.registration import register
+from dexenvs.scenarios import Workspace
+
+LIFT_HEIGHT = 0.20
+HOLD_STEPS = 10  # 0.5 s at 20 Hz
+
+
+@register("DexGrasp-v0", max_episode_steps=120)
+class DexGraspEnv(DexEnv):
+    task_name = "grasp"
+    object_categories = tuple(c for c in ONE_HAND_CATEGORIES if c != "bowl")
+    workspace = Workspace(x=(-0.08, 0.10), y=(-0.12, 0.12))
+    max_dense_reward = 6.0
+
+    def _initialize_task(self, env_idx, options):
+        if not hasattr(self, "hold_steps"):
+            self.hold_steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
+        self.hold_steps[env_idx] = 0
+
+    def _goal(self) -> torch.Tensor:
+        goal = self.obj_center().clone()
+        goal[:, 2] = self._init_obj_z + LIFT_HEIGHT
+        return goal
+
+    def _held(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(lifted, near_hand, moving_with_hand) per env, from geometry and velocities (cheap, batched)."""
+        hs = self.hand_state()
+        obj_p = self.obj_center()
+        lifted = obj_p[:, 2] - self._init_obj_z >= LIFT_HEIGHT
+        tip_d = (hs["fingertips"] - obj_p[:, None]).norm(dim=-1)  # (b, 5)
+        near = (tip_d.min(dim=-1).values < self._obj_radius + 0.05) & (hs["wrist_pos"] - obj_p).norm(dim=-1).lt(0.25)
+        wrist_v = self._hands[0].robot.links_map[self._hands[0].wrist_link].linear_velocity
+        with_hand = (self.obj.linear_velocity - wrist_v).norm(dim=-1) < 0.25
+        return lifted, near, with_hand
+
+    def _after_control_step(self):
+        lifted, near, with_hand = self._held()
+        self.hold_steps = torch.where(lifted & near & with_hand, self.hold_steps + 1, torch.zeros_like(self.hold_steps))
+
+    def evaluate(self):
+        lifted, near, with_hand = self._held()
+        return dict(
+            success=self.hold_steps >= HOLD_STEPS,
+            fail=self.obj.pose.p[:, 2] < -0.1,
+            lifted=lifted,
+            held=near & with_hand,
+            lift_height=self.obj_center()[:, 2] - self._init_obj_z,
+            hold_steps=self.hold_steps.clone(),
+        )
+
+    def compute_dense_reward(self, obs, action, info):
+        hs = self.hand_state()
+        obj_p = self.obj_center()
+        tip_d = (hs["fingertips"] - obj_p[:, None]).norm(dim=-1).mean(-1)
+        reach = 1 - torch.tanh(5.0 * (tip_d - self._obj_radius).clamp_min(0))
+        grasp = info["held"].float() * (1 - torch.tanh(10.0 * (tip_d - self._obj_radius).clamp_min(0)))
+        lift = (info["lift_height"].clamp(0, LIFT_HEIGHT) / LIFT_HEIGHT) * info["held"].float()
+        reward = reach + grasp + 2.0 * lift
+        reward = torch.where(info["success"], torch.full_like(reward, self.max_dense_reward), reward)
+        return reward
