@@ -114,7 +114,7 @@ def _box(r):
 
 
 def _ball(r):
-    return "ball", dict(radius=r.uniform(0.026, 0.04))
+    return "ball", dict(radius=r.uniform(0.026, 0.04), flat=0.25)
 
 
 def _tool(r):

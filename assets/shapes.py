@@ -30,9 +30,15 @@ def box(extents: tuple[float, float, float]) -> trimesh.Trimesh:
     return m
 
 
-def ball(radius: float) -> trimesh.Trimesh:
+def ball(radius: float, flat: float = 0.0) -> trimesh.Trimesh:
+    """A sphere; `flat` > 0 cuts a flat base at that fraction of the radius so it rests instead of rolling away
+    (PhysX has no rolling resistance, so a faceted sphere wanders across the table on its own)."""
     m = trimesh.creation.icosphere(subdivisions=3, radius=radius)
-    m.apply_translation([0, 0, radius])
+    if flat > 0:  # flatten the cap below the cut onto the plane; the mesh stays closed
+        v = m.vertices.copy()
+        v[:, 2] = np.maximum(v[:, 2], -radius * (1 - flat))
+        m = trimesh.Trimesh(v, m.faces, process=True)
+    m.apply_translation([0, 0, -m.bounds[0, 2]])
     return m
 
 

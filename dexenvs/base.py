@@ -184,6 +184,7 @@ class DexEnv(BaseEnv):
         self._obj_height = torch.tensor([a.height for a in self._assets], device=self.device)
         self._obj_radius = torch.tensor([0.5 * max(a.extents[0], a.extents[1]) for a in self._assets], device=self.device)
         self._obj_center_local = torch.tensor([a.center for a in self._assets], device=self.device)
+        self._obj_half_extents = torch.tensor([a.extents for a in self._assets], device=self.device) / 2
         self._loaded_key = tuple((s.object_id, s.env_id) for s in self.scenarios)
 
     def _build_object(self, asset: obj_lib.ObjectAsset, scene_idx: int) -> Actor:
@@ -265,6 +266,13 @@ class DexEnv(BaseEnv):
         """World position of the object's bounding-box centre (the actor frame sits at its base)."""
         pose = self.obj.pose
         return pose.p + (quat_to_matrix(pose.q) @ self._obj_center_local.unsqueeze(-1)).squeeze(-1)
+
+    def distance_to_object(self, points: torch.Tensor) -> torch.Tensor:
+        """Distance (b, k) from world points (b, k, 3) to the object's oriented bounding box (0 inside)."""
+        pose = self.obj.pose
+        rot = quat_to_matrix(pose.q)
+        local = (points - pose.p[:, None]) @ rot - self._obj_center_local[:, None]
+        return (local.abs() - self._obj_half_extents[:, None]).clamp_min(0).norm(dim=-1)
 
     def wrist_action(self, pos: torch.Tensor, rot: torch.Tensor, fingers: torch.Tensor) -> torch.Tensor:
         """Build a `pd_wrist_pose` action from a world wrist pose and finger targets (batched)."""

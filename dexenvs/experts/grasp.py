@@ -22,10 +22,13 @@ OPEN = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
 # thumb CMC yaw, thumb CMC pitch, index, middle, ring, pinky (radians; closing is negative)
 CLOSED = np.array([-1.15, -0.48, -1.34, -1.34, -1.34, -1.34], dtype=np.float32)
 PRESHAPE = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)  # flat: an opposed thumb would push the object away on approach
-SIDE_MIN_HEIGHT = 0.075
-SIDE_GRASP = dict(along=0.075, palm_gap=0.032, min_z=0.05, back_off=0.10)
-TOP_GRASP = dict(along=0.08, palm_gap=0.032, back_off=0.10)
-SEGMENTS = dict(pre=18, approach=14, close=12, lift=24, hold=20)
+SIDE_MIN_HEIGHT = 1.0
+# where the object's reference point (side: centre; top: top) sits in the hand base frame at the grasp
+SIDE_GRASP = dict(point=(0.0, 0.075, 0.032), min_z=0.05, back_off=0.10)
+TOP_GRASP = dict(point=(0.03, 0.11, 0.02), back_off=0.10)
+SEGMENTS = dict(pre=18, approach=14, close=30, lift=24, hold=20)
+PHASE_OF_SEGMENT = dict(pre="approach", approach="approach", close="grasp", lift="lift", hold="hold")
+LIFT = 0.32
 
 
 def _rot_from_axes(fingers: np.ndarray, palm: np.ndarray) -> np.ndarray:
@@ -55,11 +58,12 @@ class GraspExpert:
         """World wrist position and rotation of the grasp for sub-env i, and the grasp family."""
         env = self.env
         asset = env._assets[i]
-        pose = env.obj.pose
-        R_obj = quat_to_matrix(pose.q[i : i + 1])[0].cpu().numpy()
+        R_obj = quat_to_matrix(env.obj.pose.q[i : i + 1])[0].cpu().numpy()
         center = env.obj_center()[i].cpu().numpy()
         ex, ey, h = asset.extents
-        if h >= SIDE_MIN_HEIGHT:
+        family = "side" if h >= SIDE_MIN_HEIGHT else "top"
+        g = SIDE_GRASP if family == "side" else TOP_GRASP
+        if family == "side":
             # approach horizontally from -x; if the bbox centre is off the base axis (a handle), come from the side
             approach = np.array([1.0, 0.0, 0.0])
             off = R_obj[:, :2] @ np.array(asset.center[:2])
@@ -68,84 +72,78 @@ class GraspExpert:
                 approach = np.array([-handle_dir[1], handle_dir[0], 0.0])
                 if approach[0] < 0:
                     approach = -approach
-            up = np.array([0.0, 0.0, 1.0])
-            fingers = np.cross(approach, up)  # horizontal; with palm = approach this puts the thumb (+x) up
-            rot = _rot_from_axes(fingers, approach)  # thumb = fingers x palm = up
-            radius = self._half_width(R_obj, asset, approach)
-            target = center.copy()
-            target[2] = max(center[2], SIDE_GRASP["min_z"] + 0.0)
-            along = SIDE_GRASP["along"]
-            gap = radius + SIDE_GRASP["palm_gap"]
-            pos = target - rot @ np.array([0.0, along, gap])
-            return pos, rot, "side"
-        # top grasp: palm down, fingers along the object's longer horizontal axis turned toward +x
-        axis = R_obj[:, 0] if ex >= ey else R_obj[:, 1]
-        axis = np.array([axis[0], axis[1], 0.0])
-        axis = axis / max(np.linalg.norm(axis), 1e-6)
-        fingers = np.array([-axis[1], axis[0], 0.0])  # across the long axis so fingers wrap the narrow side
-        if fingers[0] < 0:
-            fingers = -fingers
-        rot = _rot_from_axes(fingers, np.array([0.0, 0.0, -1.0]))
-        top = center.copy()
-        top[2] = center[2] + h / 2
-        pos = top - rot @ np.array([0.0, TOP_GRASP["along"], -TOP_GRASP["palm_gap"]])
-        return pos, rot, "top"
+            fingers = np.cross(approach, np.array([0.0, 0.0, 1.0]))  # horizontal; thumb (+x) then points up
+            rot = _rot_from_axes(fingers, approach)
+            depth = self._half_width(R_obj, asset, approach)
+            point = center  # the object's centre sits at `g["point"]` (+ its half depth in front of the palm)
+        else:
+            # palm down, fingers across the object's longer horizontal axis, pointing away from the robot (+x)
+            axis = R_obj[:, 0] if ex >= ey else R_obj[:, 1]
+            fingers = np.array([-axis[1], axis[0], 0.0])
+            fingers /= max(np.linalg.norm(fingers), 1e-6)
+            if fingers[0] < 0:
+                fingers = -fingers
+            rot = _rot_from_axes(fingers, np.array([0.0, 0.0, -1.0]))
+            depth = 0.0
+            point = center + np.array([0.0, 0.0, h / 2])  # the object's top
+        local = np.array(g["point"]) + np.array([0.0, 0.0, depth])
+        pos = point - rot @ local
+        pos[2] = max(pos[2], g.get("min_z", -1.0))
+        return pos, rot, family
 
     @staticmethod
     def _half_width(R_obj, asset, direction) -> float:
+        """Half the object's depth along a horizontal direction (boxes by their faces, round things by radius)."""
         ex, ey, _ = asset.extents
         d_local = R_obj.T @ direction
-        return 0.5 * (abs(d_local[0]) * ex + abs(d_local[1]) * ey) if asset.category == "box" else 0.5 * min(max(ex, ey), 2 * min(ex, ey))
+        if asset.category in ("box", "wide_box"):
+            return 0.5 * (abs(d_local[0]) * ex + abs(d_local[1]) * ey)
+        return 0.5 * min(ex, ey)
 
     def reset(self) -> None:
+        """Call after env.reset: records the start pose; grasps are re-planned from the live object pose until the
+        fingers start closing, so a nudged or settling object is still grasped where it is."""
         env = self.env
         self.t = 0
-        self.plans = []
         hs = env.hand_state()
-        for i in range(env.num_envs):
-            pos, rot, family = self.grasp_pose(i)
-            start_p = hs["wrist_pos"][i].cpu().numpy()
-            start_r = quat_to_matrix(hs["wrist_quat"][i : i + 1])[0].cpu().numpy()
-            back = rot[:, 2] * -(SIDE_GRASP if family == "side" else TOP_GRASP)["back_off"]
-            pre = pos + back
-            lift = pos + np.array([0.0, 0.0, 0.32])
-            self.plans.append(self._waypoints(start_p, start_r, pre, pos, lift, rot))
-
-    @staticmethod
-    def _waypoints(start_p, start_r, pre, grasp, lift, rot) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
-        steps = []
-        n = SEGMENTS["pre"]
-        for k in range(1, n + 1):
-            t = k / n
-            s = 0.5 - 0.5 * np.cos(np.pi * t)
-            steps.append((start_p + s * (pre - start_p), _slerp(start_r, rot, s), PRESHAPE * s, "approach"))
-        n = SEGMENTS["approach"]
-        for k in range(1, n + 1):
-            s = k / n
-            steps.append((pre + s * (grasp - pre), rot, PRESHAPE, "approach"))
-        n = SEGMENTS["close"]
-        for k in range(1, n + 1):
-            s = k / n
-            steps.append((grasp, rot, PRESHAPE + s * (CLOSED - PRESHAPE), "grasp"))
-        n = SEGMENTS["lift"]
-        for k in range(1, n + 1):
-            s = 0.5 - 0.5 * np.cos(np.pi * k / n)
-            steps.append((grasp + s * (lift - grasp), rot, CLOSED, "lift"))
-        for _ in range(SEGMENTS["hold"]):
-            steps.append((lift, rot, CLOSED, "hold"))
-        return steps
+        self.start = [(hs["wrist_pos"][i].cpu().numpy(), quat_to_matrix(hs["wrist_quat"][i : i + 1])[0].cpu().numpy())
+                      for i in range(env.num_envs)]
+        self.frozen: list[tuple] = [None] * env.num_envs
 
     @property
     def horizon(self) -> int:
         return sum(SEGMENTS.values())
 
+    def segment(self, t: int) -> tuple[str, float]:
+        """(segment name, progress in (0, 1]) of control step t."""
+        for name, n in SEGMENTS.items():
+            if t < n:
+                return name, (t + 1) / n
+            t -= n
+        return "hold", 1.0
+
     def act(self, obs=None) -> tuple[torch.Tensor, list[str]]:
         """The next `pd_wrist_pose` action (num_envs, 15) and each env's phase label."""
-        k = min(self.t, self.horizon - 1)
+        seg, s = self.segment(self.t)
         self.t += 1
-        rows, phases = [], []
-        for plan in self.plans:
-            p, r, f, ph = plan[k]
+        smooth = 0.5 - 0.5 * np.cos(np.pi * s)
+        rows = []
+        for i in range(self.env.num_envs):
+            if seg in ("pre", "approach") or self.frozen[i] is None:
+                self.frozen[i] = self.grasp_pose(i)
+            pos, rot, family = self.frozen[i]
+            pre = pos - rot[:, 2] * (SIDE_GRASP if family == "side" else TOP_GRASP)["back_off"]
+            if seg == "pre":
+                p0, r0 = self.start[i]
+                p, r, f = p0 + smooth * (pre - p0), _slerp(r0, rot, smooth), OPEN
+            elif seg == "approach":
+                p, r, f = pre + s * (pos - pre), rot, PRESHAPE
+            elif seg == "close":
+                p, r, f = pos, rot, PRESHAPE + s * (CLOSED - PRESHAPE)
+            elif seg == "lift":
+                p, r, f = pos + smooth * np.array([0.0, 0.0, LIFT]), rot, CLOSED
+            else:
+                p, r, f = pos + np.array([0.0, 0.0, LIFT]), rot, CLOSED
             rows.append(np.concatenate([p, r[:, 0], r[:, 1], f]).astype(np.float32))
-            phases.append(ph)
-        return torch.as_tensor(np.stack(rows), device=self.env.device), phases
+        phase = PHASE_OF_SEGMENT[seg]
+        return torch.as_tensor(np.stack(rows), device=self.env.device), [phase] * self.env.num_envs

@@ -41,8 +41,8 @@ class DexGraspEnv(DexEnv):
         hs = self.hand_state()
         obj_p = self.obj_center()
         lifted = obj_p[:, 2] - self._init_obj_z >= LIFT_HEIGHT
-        tip_d = (hs["fingertips"] - obj_p[:, None]).norm(dim=-1)  # (b, 5)
-        near = (tip_d.min(dim=-1).values < self._obj_radius + 0.05) & (hs["wrist_pos"] - obj_p).norm(dim=-1).lt(0.25)
+        # at least two fingertips within 2 cm of the object's bounding box: the hand is around it, not beside it
+        near = (self.distance_to_object(hs["fingertips"]) < 0.02).sum(-1) >= 2
         wrist_v = self._hands[0].robot.links_map[self._hands[0].wrist_link].linear_velocity
         with_hand = (self.obj.linear_velocity - wrist_v).norm(dim=-1) < 0.25
         return lifted, near, with_hand
@@ -63,11 +63,9 @@ class DexGraspEnv(DexEnv):
         )
 
     def compute_dense_reward(self, obs, action, info):
-        hs = self.hand_state()
-        obj_p = self.obj_center()
-        tip_d = (hs["fingertips"] - obj_p[:, None]).norm(dim=-1).mean(-1)
-        reach = 1 - torch.tanh(5.0 * (tip_d - self._obj_radius).clamp_min(0))
-        grasp = info["held"].float() * (1 - torch.tanh(10.0 * (tip_d - self._obj_radius).clamp_min(0)))
+        tip_d = self.distance_to_object(self.hand_state()["fingertips"]).mean(-1)
+        reach = 1 - torch.tanh(5.0 * tip_d)
+        grasp = info["held"].float() * (1 - torch.tanh(20.0 * tip_d))
         lift = (info["lift_height"].clamp(0, LIFT_HEIGHT) / LIFT_HEIGHT) * info["held"].float()
         reward = reach + grasp + 2.0 * lift
         reward = torch.where(info["success"], torch.full_like(reward, self.max_dense_reward), reward)
