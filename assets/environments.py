@@ -52,7 +52,6 @@ ENVIRONMENTS: dict[str, EnvironmentSpec] = {
     f"{l}-{t}-{b}": EnvironmentSpec(f"{l}-{t}-{b}", LIGHTING[l], TABLES[t], BACKGROUNDS[b])
     for l, t, b in product(LIGHTING, TABLES, BACKGROUNDS)
 }
-DEFAULT_ENV = "studio-wood-grey"
 
 
 def get_environment(env_id: str) -> EnvironmentSpec:

@@ -84,24 +84,24 @@ class ObjectAsset:
 
 
 # Categories, how many variants each, and how to draw a variant's parameters. Sizes fit the Inspire hand (one-hand
-# categories: 4-9 cm across where it is grasped) or need two hands (trays, pots, wide boxes: 25-45 cm, 1.5-3.5 kg).
+# categories: 4-6 cm across where it is grasped, the Inspire hand's thumb-palm aperture) or need two hands (trays, pots, wide boxes: 25-45 cm, 1.5-3.5 kg).
 def _can(r):
-    return "cylinder", dict(radius=r.uniform(0.024, 0.034), height=r.uniform(0.08, 0.13))
+    return "cylinder", dict(radius=r.uniform(0.021, 0.029), height=r.uniform(0.08, 0.13))
 
 
 def _bottle(r):
-    return "bottle", dict(radius=r.uniform(0.024, 0.034), height=r.uniform(0.14, 0.20),
+    return "bottle", dict(radius=r.uniform(0.021, 0.029), height=r.uniform(0.14, 0.20),
                           neck_radius=r.uniform(0.011, 0.015), neck_frac=r.uniform(0.3, 0.4))
 
 
 def _mug(r):
-    return "mug", dict(radius=r.uniform(0.03, 0.04), height=r.uniform(0.08, 0.10), wall=0.005,
-                       handle_size=r.uniform(0.04, 0.05))
+    return "mug", dict(radius=r.uniform(0.023, 0.029), height=r.uniform(0.08, 0.10), wall=0.004,
+                       handle_size=r.uniform(0.035, 0.045))
 
 
 def _cup(r):
-    b = r.uniform(0.022, 0.028)
-    return "cup", dict(bottom_radius=b, top_radius=b + r.uniform(0.006, 0.014), height=r.uniform(0.08, 0.11), wall=0.004)
+    b = r.uniform(0.019, 0.023)
+    return "cup", dict(bottom_radius=b, top_radius=b + r.uniform(0.003, 0.007), height=r.uniform(0.08, 0.11), wall=0.003)
 
 
 def _bowl(r):
@@ -110,11 +110,11 @@ def _bowl(r):
 
 
 def _box(r):
-    return "box", dict(extents=(r.uniform(0.04, 0.065), r.uniform(0.04, 0.065), r.uniform(0.05, 0.11)))
+    return "box", dict(extents=(r.uniform(0.035, 0.05), r.uniform(0.04, 0.07), r.uniform(0.08, 0.12)))
 
 
 def _ball(r):
-    return "ball", dict(radius=r.uniform(0.026, 0.04), flat=0.25)
+    return "ball", dict(radius=r.uniform(0.024, 0.032), flat=0.25)
 
 
 def _tool(r):
@@ -126,7 +126,7 @@ _TOY_KINDS = ("duck", "car", "cross", "dumbbell", "ring")
 
 
 def _toy(r, i):
-    return "toy", dict(kind=_TOY_KINDS[i % len(_TOY_KINDS)], size=r.uniform(0.06, 0.08))
+    return "toy", dict(kind=_TOY_KINDS[i % len(_TOY_KINDS)], size=r.uniform(0.05, 0.065))
 
 
 def _tray(r):

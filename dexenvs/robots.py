@@ -27,7 +27,7 @@ _BASE_OFFSET_Q = torch.tensor([0.0, 0.0, 0.70710678, 0.70710678])  # wxyz
 # "fingers along world x", which every palm-down grasp uses.
 ROOT_MOUNT_Q = (0.70710678, 0.0, -0.70710678, 0.0)  # wxyz
 ROOT_STIFFNESS, ROOT_DAMPING, ROOT_FORCE_LIMIT = 2e4, 6e2, 500.0
-FINGER_FORCE_LIMIT = 1.0
+FINGER_FORCE_LIMIT = 0.5
 WORKSPACE_LOW = np.array([-0.6, -0.6, -0.05], dtype=np.float32)
 WORKSPACE_HIGH = np.array([0.6, 0.6, 0.8], dtype=np.float32)
 
@@ -155,7 +155,7 @@ def _with_wrist_pose(cls):
                 lower=None, upper=None, stiffness=ROOT_STIFFNESS, damping=ROOT_DAMPING, force_limit=ROOT_FORCE_LIMIT,
             )
             # ManiSkill's finger drives allow 20 N m: ~1000 N at a fingertip, which makes PhysX eject squeezed objects.
-            # A real Inspire finger pushes ~10 N; FINGER_FORCE_LIMIT gives that order at a 5 cm lever.
+            # A real Inspire finger pushes ~10 N; FINGER_FORCE_LIMIT (N m) gives that order at a 5 cm lever.
             for mode in cfgs.values():
                 mode["fingers"].force_limit = FINGER_FORCE_LIMIT
                 mode["passive"].force_limit = FINGER_FORCE_LIMIT

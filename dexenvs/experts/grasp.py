@@ -20,12 +20,18 @@ from dexenvs.robots import quat_to_matrix
 PHASES = ("approach", "grasp", "lift", "hold")
 OPEN = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
 # thumb CMC yaw, thumb CMC pitch, index, middle, ring, pinky (radians; closing is negative)
-CLOSED = np.array([-1.15, -0.48, -1.34, -1.34, -1.34, -1.34], dtype=np.float32)
-PRESHAPE = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)  # flat: an opposed thumb would push the object away on approach
-SIDE_MIN_HEIGHT = 1.0
+CLOSED = np.array([-1.3, -0.48, -1.34, -1.34, -1.34, -1.34], dtype=np.float32)
+# side grasps: thumb yawed fully so it stands ~0.1 m in front of the palm and closes toward it (thumb-palm opposition)
+PRESHAPE = np.array([-1.3, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
+SIDE_MIN_HEIGHT = 0.075
 # where the object's reference point (side: centre; top: top) sits in the hand base frame at the grasp
-SIDE_GRASP = dict(point=(0.0, 0.075, 0.032), min_z=0.05, back_off=0.10)
-TOP_GRASP = dict(point=(0.03, 0.11, 0.02), back_off=0.10)
+# side grasp: object centre `along` the fingers, its near face `gap` in front of the palm surface (0.027); the wrist
+# sits so the thumb (0.02 above the wrist frame) presses at `height` of the object's height, never lower than min_z
+SIDE_GRASP = dict(along=0.125, gap=0.008, height=0.5, thumb_x=0.02, min_z=0.048, back_off=0.12)
+# top pinch: the side of the index finger is `wall` from the wrist along the thumb axis; the object's top centre sits
+# `along` the fingers and `below` the wrist frame (the palm surface is 0.027 below it)
+TOP_GRASP = dict(wall=0.025, along=0.12, below=0.035, back_off=0.10)
+PINCH_DEPTH = 0.03
 SEGMENTS = dict(pre=18, approach=14, close=30, lift=24, hold=20)
 PHASE_OF_SEGMENT = dict(pre="approach", approach="approach", close="grasp", lift="lift", hold="hold")
 LIFT = 0.32
@@ -64,32 +70,64 @@ class GraspExpert:
         family = "side" if h >= SIDE_MIN_HEIGHT else "top"
         g = SIDE_GRASP if family == "side" else TOP_GRASP
         if family == "side":
-            # approach horizontally from -x; if the bbox centre is off the base axis (a handle), come from the side
+            # palm vertical facing the object, fingers horizontal, thumb (+x) up and yawed to stand in front of the
+            # palm; the hand comes down over the object so its upper part ends between palm and thumb
             approach = np.array([1.0, 0.0, 0.0])
             off = R_obj[:, :2] @ np.array(asset.center[:2])
-            if np.linalg.norm(off) > 0.004:
+            if asset.category == "box":  # face-on, across the narrower side, as close to +x as possible
+                k = 0 if ex <= ey else 1
+                approach = np.array([R_obj[0, k], R_obj[1, k], 0.0])
+                approach = approach if approach[0] >= 0 else -approach
+            elif np.linalg.norm(off) > 0.004:  # a handle: approach at right angles to it
                 handle_dir = off / np.linalg.norm(off)
                 approach = np.array([-handle_dir[1], handle_dir[0], 0.0])
                 if approach[0] < 0:
                     approach = -approach
-            fingers = np.cross(approach, np.array([0.0, 0.0, 1.0]))  # horizontal; thumb (+x) then points up
+            fingers = np.cross(approach, np.array([0.0, 0.0, 1.0]))
             rot = _rot_from_axes(fingers, approach)
             depth = self._half_width(R_obj, asset, approach)
-            point = center  # the object's centre sits at `g["point"]` (+ its half depth in front of the palm)
+            local = np.array([0.0, g["along"], 0.027 + g["gap"] + depth])
+            pos = center - rot @ local
+            pos[2] = max(center[2] - h / 2 + g["height"] * h - g["thumb_x"], g["min_z"])
+            return pos, rot, family
         else:
-            # palm down, fingers across the object's longer horizontal axis, pointing away from the robot (+x)
-            axis = R_obj[:, 0] if ex >= ey else R_obj[:, 1]
-            fingers = np.array([-axis[1], axis[0], 0.0])
-            fingers /= max(np.linalg.norm(fingers), 1e-6)
-            if fingers[0] < 0:
-                fingers = -fingers
+            # palm down; the top part of the object is pinched between the thumb and the side of the index finger,
+            # so the thumb closes across the object's narrower top dimension
+            top_pts = self._top_slice(asset)  # object-frame xy of the top `PINCH_DEPTH` of the mesh
+            span = top_pts.max(0) - top_pts.min(0)
+            axis_local = np.array([1.0, 0.0, 0.0]) if span[0] <= span[1] else np.array([0.0, 1.0, 0.0])
+            thumb = R_obj @ axis_local
+            thumb = np.array([thumb[0], thumb[1], 0.0]) / max(np.linalg.norm(thumb[:2]), 1e-6)
+            fingers = np.cross(thumb, np.array([0.0, 0.0, -1.0]))  # x = y cross z  =>  y = z cross x
+            fingers = -fingers
+            if fingers[0] < 0:  # fingers point away from the robot; flip the thumb with them
+                fingers, thumb = -fingers, -thumb
             rot = _rot_from_axes(fingers, np.array([0.0, 0.0, -1.0]))
+            mid = (top_pts.max(0) + top_pts.min(0)) / 2
+            top_c = env.obj.pose.p[i].cpu().numpy() + R_obj @ np.array([mid[0], mid[1], h])
+            half = 0.5 * (span[0] if span[0] <= span[1] else span[1])
+            point = top_c
             depth = 0.0
-            point = center + np.array([0.0, 0.0, h / 2])  # the object's top
+            local = np.array([g["wall"] + half, g["along"], g["below"]])
+            pos = point - rot @ local
+            return pos, rot, family
         local = np.array(g["point"]) + np.array([0.0, 0.0, depth])
         pos = point - rot @ local
         pos[2] = max(pos[2], g.get("min_z", -1.0))
         return pos, rot, family
+
+    _slices: dict = {}
+
+    @classmethod
+    def _top_slice(cls, asset) -> np.ndarray:
+        """xy (object frame) of the mesh vertices in the object's top PINCH_DEPTH: the part the pinch holds."""
+        if asset.id not in cls._slices:
+            import trimesh
+
+            v = trimesh.load(asset.visual_file, force="mesh").vertices
+            top = v[v[:, 2] >= v[:, 2].max() - PINCH_DEPTH]
+            cls._slices[asset.id] = top[:, :2]
+        return cls._slices[asset.id]
 
     @staticmethod
     def _half_width(R_obj, asset, direction) -> float:
@@ -132,14 +170,18 @@ class GraspExpert:
             if seg in ("pre", "approach") or self.frozen[i] is None:
                 self.frozen[i] = self.grasp_pose(i)
             pos, rot, family = self.frozen[i]
-            pre = pos - rot[:, 2] * (SIDE_GRASP if family == "side" else TOP_GRASP)["back_off"]
+            if family == "side":  # come down from above: the thumb stands in front of the palm
+                pre = pos + np.array([0.0, 0.0, SIDE_GRASP["back_off"]])
+            else:
+                pre = pos - rot[:, 2] * TOP_GRASP["back_off"]
             if seg == "pre":
                 p0, r0 = self.start[i]
-                p, r, f = p0 + smooth * (pre - p0), _slerp(r0, rot, smooth), OPEN
+                p, r, f = p0 + smooth * (pre - p0), _slerp(r0, rot, smooth), (PRESHAPE if family == "side" else OPEN) * smooth
             elif seg == "approach":
-                p, r, f = pre + s * (pos - pre), rot, PRESHAPE
+                p, r, f = pre + s * (pos - pre), rot, PRESHAPE if family == "side" else OPEN
             elif seg == "close":
-                p, r, f = pos, rot, PRESHAPE + s * (CLOSED - PRESHAPE)
+                shape = PRESHAPE if family == "side" else OPEN
+                p, r, f = pos, rot, shape + s * (CLOSED - shape)
             elif seg == "lift":
                 p, r, f = pos + smooth * np.array([0.0, 0.0, LIFT]), rot, CLOSED
             else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-from assets.objects import ONE_HAND_CATEGORIES
 from dexenvs.base import DexEnv
 from dexenvs.registration import register
 from dexenvs.scenarios import Workspace
@@ -22,7 +21,9 @@ HOLD_STEPS = 10  # 0.5 s at 20 Hz
 @register("DexGrasp-v0", max_episode_steps=120)
 class DexGraspEnv(DexEnv):
     task_name = "grasp"
-    object_categories = tuple(c for c in ONE_HAND_CATEGORIES if c != "bowl")
+    # standing objects: the Inspire hand's thumb-palm side grasp needs the object's upper part above its pinky side,
+    # so objects under ~7.5 cm (balls, toys, tools, bowls) are out of this task (they stay in the library)
+    object_categories = ("can", "bottle", "mug", "cup", "box")
     workspace = Workspace(x=(-0.08, 0.10), y=(-0.12, 0.12))
     max_dense_reward = 6.0
 
@@ -44,7 +45,7 @@ class DexGraspEnv(DexEnv):
         # at least two fingertips within 2 cm of the object's bounding box: the hand is around it, not beside it
         near = (self.distance_to_object(hs["fingertips"]) < 0.02).sum(-1) >= 2
         wrist_v = self._hands[0].robot.links_map[self._hands[0].wrist_link].linear_velocity
-        with_hand = (self.obj.linear_velocity - wrist_v).norm(dim=-1) < 0.25
+        with_hand = (self.obj.linear_velocity - wrist_v).norm(dim=-1) < 0.5
         return lifted, near, with_hand
 
     def _after_control_step(self):
