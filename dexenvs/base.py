@@ -143,11 +143,12 @@ class DexEnv(BaseEnv):
 
     # ------------------------------------------------------------------ scene
     def _load_agent(self, options: dict):
-        super()._load_agent(options, sapien.Pose(q=list(ROOT_MOUNT_Q)))
+        agent_cls = ROBOTS[self.robot_name]
+        mount = sapien.Pose(q=list(ROOT_MOUNT_Q)) if agent_cls.floating else sapien.Pose(list(agent_cls.mount))
+        super()._load_agent(options, mount)
         self._hands = self.agent.agents if hasattr(self.agent, "agents") else [self.agent]
         for hand in self._hands:
-            # the floating base is virtual: hand links carry no weight, as a real arm would hold it
-            if hasattr(hand, "fingertip_links"):
+            if hand.floating:  # the floating base is virtual: hand links carry no weight, as a real arm would hold it
                 for link in hand.robot.links:
                     for o in link._objs:
                         o.disable_gravity = True
@@ -221,8 +222,10 @@ class DexEnv(BaseEnv):
         self._init_obj_z = getattr(self, "_init_obj_z", torch.zeros(self.num_envs, device=self.device))
         self._init_obj_z[env_idx] = xyz[:, 2] + self._obj_center_local[env_idx, 2]
         for k, hand in enumerate(self._hands):
-            if not hasattr(hand, "fingertip_links"):
-                hand.reset(hand.keyframes["rest"].qpos if "rest" in hand.keyframes else None)
+            if not hand.floating:
+                qpos = hand.rest_qpos().to(self.device)
+                hand.robot.set_qpos(qpos.expand(b, -1))
+                hand.robot.set_qvel(torch.zeros((b, qpos.shape[-1]), device=self.device))
                 continue
             pos, rot = self._initial_wrist_pose(k, env_idx)
             qpos = hand.robot.get_qpos()[env_idx].clone()
@@ -231,7 +234,6 @@ class DexEnv(BaseEnv):
             qpos[:, :6] = pose_to_root_joints(pos, rot, torch.zeros((b, 6), device=self.device))
             hand.robot.set_qpos(qpos)
             hand.robot.set_qvel(torch.zeros_like(qpos))
-            hand.robot.set_drive_targets(qpos) if hasattr(hand.robot, "set_drive_targets") else None
         self._initialize_task(env_idx, options)
 
     def _initial_wrist_pose(self, hand_idx: int, env_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,6 +259,7 @@ class DexEnv(BaseEnv):
 
     # ------------------------------------------------------------------ observations
     def hand_state(self, hand_idx: int = 0) -> dict:
+        """World wrist position (b,3), wrist quaternion wxyz (b,4) and fingertip positions (b,5,3) of one hand."""
         hand = self._hands[hand_idx]
         wrist = hand.robot.links_map[hand.wrist_link].pose
         tips = torch.stack([hand.robot.links_map[n].pose.p for n in hand.fingertip_links], dim=1)
@@ -280,11 +283,7 @@ class DexEnv(BaseEnv):
 
     def _get_obs_extra(self, info: dict):
         obs = dict()
-        for k, hand in enumerate(self._hands):
-            if not hasattr(hand, "fingertip_links"):
-                tcp = hand.robot.links[-1].pose
-                obs[f"wrist_pose{k if len(self._hands) > 1 else ''}"] = tcp.raw_pose
-                continue
+        for k in range(len(self._hands)):
             hs = self.hand_state(k)
             sfx = f"_{k}" if len(self._hands) > 1 else ""
             obs["wrist_pose" + sfx] = torch.cat([hs["wrist_pos"], hs["wrist_quat"]], -1)

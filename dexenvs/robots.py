@@ -18,6 +18,7 @@ from gymnasium import spaces
 from mani_skill.agents.controllers import PDJointPosController, PDJointPosControllerConfig
 from mani_skill.agents.registration import register_agent
 from mani_skill.agents.robots.inspire_hand import FloatingInspireHandLeft, FloatingInspireHandRight
+from mani_skill.agents.robots.xarm.xarm7_ability import XArm7Ability
 
 # Wrist (hand base link) relative to the end of the floating chain, with the wrist pitch/yaw joints at zero.
 _BASE_OFFSET_P = torch.tensor([0.0, 0.0, 0.0785])
@@ -141,6 +142,7 @@ def _with_wrist_pose(cls):
 
     class Hand(cls):
         uid = f"inspire_hand_{side}"
+        floating = True
         fingertip_links = tuple(f"{side}_hand_{f}_tip" for f in ("thumb", "index", "middle", "ring", "pinky"))
         wrist_link = f"{side}_hand_hand_base_link"
         n_fingers = 6
@@ -171,11 +173,48 @@ def _with_wrist_pose(cls):
 InspireHandRight = _with_wrist_pose(FloatingInspireHandRight)
 InspireHandLeft = _with_wrist_pose(FloatingInspireHandLeft)
 
+@register_agent()
+class XArm7AbilityHand(XArm7Ability):
+    """ManiSkill's xArm7 + Ability hand with the link names tasks read (wrist = the hand base, five fingertips)."""
+
+    uid = "xarm7_ability_dex"
+    floating = False
+    fingertip_links = ("thumb_tip", "index_tip", "middle_tip", "ring_tip", "pinky_tip")
+    wrist_link = "base"
+    mount = (-0.72, 0.0, 0.0)  # arm base just off the table edge (x = -0.6), facing +x
+
+    def rest_qpos(self) -> torch.Tensor:
+        """ManiSkill's rest keyframe with each mimic q2 = 1.0585 q1 + 0.7235 as the URDF's tendons require; the
+        keyframe's zeros violate that and the tendons fling the arm on the first step."""
+        q = torch.as_tensor(self.keyframes["rest"].qpos, dtype=torch.float32).clone()
+        names = [j.name for j in self.robot.get_active_joints()]
+        for f in ("index", "middle", "ring", "pinky"):
+            q[names.index(f"{f}_q2")] = 1.05851325 * q[names.index(f"{f}_q1")] + 0.72349796
+        return q
+
+    @property
+    def _controller_configs(self):
+        # ManiSkill drives the four q2 finger joints too, but the URDF makes them mimic q1 (tendons): the drives fight
+        # the tendons and the sim blows up within a few steps even at zero action. Drive the q1 joints and the thumb's
+        # q2 only; the mimic joints follow passively.
+        from mani_skill.agents.controllers import PassiveControllerConfig
+
+        cfgs = super()._controller_configs
+        mimic = [f"{f}_q2" for f in ("index", "middle", "ring", "pinky")]
+        for mode in cfgs.values():
+            hand = mode.pop("gripper")
+            hand.joint_names = [j for j in hand.joint_names if j not in mimic]
+            hand.force_limit = FINGER_FORCE_LIMIT * 2
+            mode["hand"] = hand
+            mode["passive"] = PassiveControllerConfig(joint_names=mimic, damping=0.001, force_limit=FINGER_FORCE_LIMIT)
+        return cfgs
+
+
 # Names users may pass as robot_uids -> the agent class that is built.
 ROBOTS = {
     "floating_inspire_hand_right": InspireHandRight,
     "floating_inspire_hand_left": InspireHandLeft,
     "inspire_hand_right": InspireHandRight,
     "inspire_hand_left": InspireHandLeft,
-    "xarm7_ability": "xarm7_ability",
+    "xarm7_ability": XArm7AbilityHand,
 }
