@@ -4,6 +4,8 @@ gymnasium: `import dexenvs; gym.make("DexGrasp-v0")` (or `gym.make("dexenvs:DexG
 import warnings as _warnings
 
 _warnings.filterwarnings("ignore", message=".*Failed to find system libvulkan.*")
+# ManiSkill's joint controllers build float32 Boxes from float64 joint limits; the cast is exact enough and harmless
+_warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32.*")
 
 from dexenvs import robots  # noqa: E402,F401  (registers the agents)
 from dexenvs.registration import TASK_IDS  # noqa: E402

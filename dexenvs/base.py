@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import sapien
+from gymnasium.utils import seeding
 import torch
 from mani_skill.envs.sapien_env import BaseEnv
 from mani_skill.sensors.camera import CameraConfig
@@ -90,9 +91,10 @@ class DexEnv(BaseEnv):
         self.camera_size = int(camera_size)
         self.space = ScenarioSpace(self.task_name, self.object_categories, self.workspace)
         self._fixed_scenario = None if scenario is None else self.space.validate(Scenario.parse(scenario))
-        self._scenario_rng = np.random.default_rng(0)
         self.scenarios: list[Scenario] = []
         self._loaded_key: tuple | None = None
+        # without CUDA, ask SAPIEN for its CPU renderer directly (lavapipe or any Vulkan device) instead of warning
+        kwargs.setdefault("render_backend", "gpu" if torch.cuda.is_available() else "cpu")
         if robot_uids == "xarm7_ability":
             kwargs.setdefault("control_mode", "pd_joint_delta_pos")
         else:
@@ -111,14 +113,14 @@ class DexEnv(BaseEnv):
 
     @property
     def _default_human_render_camera_configs(self):
-        pose = sapien_utils.look_at([-0.55, -0.45, 0.55], [0.05, 0.0, 0.08])
-        return CameraConfig("render_camera", pose, 512, 512, 1.0, 0.01, 5)
+        pose = sapien_utils.look_at([-0.30, -0.42, 0.40], [0.05, 0.0, 0.10])
+        return CameraConfig("render_camera", pose, 512, 512, 0.9, 0.01, 5)
 
     # ------------------------------------------------------------------ scenarios
     def reset(self, seed=None, options=None):
         options = dict(options or {})
-        if seed is not None:
-            self._scenario_rng = np.random.default_rng(seed if np.isscalar(seed) else list(seed))
+        if seed is not None:  # gymnasium's episode RNG; scenarios are drawn from it
+            self._np_random, self._np_random_seed = seeding.np_random(int(seed if np.isscalar(seed) else seed[0]))
         split = options.pop("split", self.split)
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; valid splits: {list(SPLITS)}")
@@ -131,7 +133,7 @@ class DexEnv(BaseEnv):
                     raise ValueError(f"got {len(given)} scenarios for {self.num_envs} parallel envs")
                 new = [self.space.validate(Scenario.parse(s)) for s in given]
             else:
-                new = [self.space.sample(split, self._scenario_rng) for _ in range(self.num_envs)]
+                new = [self.space.sample(split, self.np_random) for _ in range(self.num_envs)]
             key = tuple((s.object_id, s.env_id) for s in new)
             if key != self._loaded_key:
                 options["reconfigure"] = True
@@ -190,16 +192,13 @@ class DexEnv(BaseEnv):
 
     def _build_object(self, asset: obj_lib.ObjectAsset, scene_idx: int) -> Actor:
         b = self.scene.create_actor_builder()
-        mat = sapien.physx.PhysxMaterial(static_friction=asset.friction, dynamic_friction=0.8 * asset.friction,
-                                         restitution=0.0)
-        density = asset.mass / asset.collision_volume
-        for f in asset.collision_files:
-            b.add_convex_collision_from_file(str(f), material=mat, density=density)
-        b.add_visual_from_file(str(asset.visual_file),
-                               material=sapien.render.RenderMaterial(base_color=_object_color(asset.id), roughness=0.5))
+        obj_lib.add_to_builder(b, asset, color=_object_color(asset.id))
         b.initial_pose = sapien.Pose([0, 0, 0.5 + scene_idx])
         b.set_scene_idxs([scene_idx])
-        return b.build(name=f"object-{scene_idx}")
+        actor = b.build(name=f"object-{scene_idx}")
+        for entity in actor._objs:
+            obj_lib.set_exact_mass(entity, asset)
+        return actor
 
     def _load_lighting(self, options: dict):
         light = env_lib.get_environment(self.scenarios[0].env_id).lighting  # shared by all sub-scenes (SAPIEN)

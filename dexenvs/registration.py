@@ -16,11 +16,12 @@ from mani_skill.utils.wrappers.gymnasium import CPUGymWrapper
 TASK_IDS: list[str] = []
 
 
-class DexGymAPI(gym.Wrapper):
+class DexGymAPI(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Outermost wrapper `gym.make` adds: rebuilds the chain under it as `TimeLimit(CPUGymWrapper(env))` for a single
     CPU env, or ManiSkill's batched `TimeLimitWrapper(env)` otherwise, keeping the step limit gymnasium was given."""
 
     def __init__(self, env: gym.Env, max_episode_steps: int):
+        gym.utils.RecordConstructorArgs.__init__(self, max_episode_steps=max_episode_steps)
         limit, e = max_episode_steps, env
         while isinstance(e, gym.Wrapper):
             if isinstance(e, gym.wrappers.TimeLimit):
@@ -33,6 +34,11 @@ class DexGymAPI(gym.Wrapper):
             inner = TimeLimitWrapper(base, limit)
         super().__init__(inner)
         self.max_episode_steps = limit
+
+    @property
+    def spec(self):
+        # the registered spec (entry point + this wrapper), not the rebuilt chain, so gym.make(env.spec) recreates it
+        return self.env.unwrapped.spec
 
 
 def _make(env_id: str, **kwargs):
