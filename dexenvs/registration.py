@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 from gymnasium.envs.registration import WrapperSpec
 from mani_skill.utils.registration import REGISTERED_ENVS, TimeLimitWrapper, register_env
@@ -37,8 +39,13 @@ class DexGymAPI(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @property
     def spec(self):
-        # the registered spec (entry point + this wrapper), not the rebuilt chain, so gym.make(env.spec) recreates it
-        return self.env.unwrapped.spec
+        # the spec gym.make was given (user kwargs, step limit, this wrapper), not one derived from the rebuilt chain
+        # (whose CPUGymWrapper cannot be recreated), so gym.make(env.spec) rebuilds this env
+        base = self.env.unwrapped.spec
+        if base is None:
+            return None
+        return dataclasses.replace(base, max_episode_steps=self.max_episode_steps, additional_wrappers=(
+            WrapperSpec("DexGymAPI", f"{__name__}:DexGymAPI", dict(max_episode_steps=self.max_episode_steps)),))
 
 
 def _make(env_id: str, **kwargs):
