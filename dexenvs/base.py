@@ -93,6 +93,7 @@ class DexEnv(BaseEnv):
         self._fixed_scenario = None if scenario is None else self.space.validate(Scenario.parse(scenario))
         self.scenarios: list[Scenario] = []
         self._loaded_key: tuple | None = None
+        self._snap: dict | None = None
         # without CUDA, ask SAPIEN for its CPU renderer directly (lavapipe or any Vulkan device) instead of warning
         kwargs.setdefault("render_backend", "gpu" if torch.cuda.is_available() else "cpu")
         if robot_uids == "xarm7_ability":
@@ -233,6 +234,7 @@ class DexEnv(BaseEnv):
             qpos[:, :6] = pose_to_root_joints(pos, rot, torch.zeros((b, 6), device=self.device))
             hand.robot.set_qpos(qpos)
             hand.robot.set_qvel(torch.zeros_like(qpos))
+        self._snap = None
         self._initialize_task(env_idx, options)
 
     def _initial_wrist_pose(self, hand_idx: int, env_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,24 +258,53 @@ class DexEnv(BaseEnv):
                                  f"not stepped. Action: {a}")
         return super().step(action)
 
-    # ------------------------------------------------------------------ observations
+    # ------------------------------------------------------------------ state snapshot
+    def _link_poses(self, links) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions (b,k,3) and wxyz quaternions (b,k,4) of links. On the CPU backend this reads the k SAPIEN poses
+        into one array (ManiSkill's per-link Pose objects cost ~30 us each); on GPU it uses ManiSkill's batched views."""
+        if self.gpu_sim_enabled:
+            poses = [l.pose for l in links]
+            return torch.stack([p.p for p in poses], 1), torch.stack([p.q for p in poses], 1)
+        raw = np.array([[*(pz := l._objs[0].entity_pose).p, *pz.q] for l in links], dtype=np.float32)
+        t = torch.from_numpy(raw).unsqueeze(0)
+        return t[..., :3], t[..., 3:]
+
+    def snapshot(self) -> dict:
+        """Hand and object state after the last physics step, computed once per control step and shared by
+        observations, rewards and evaluation."""
+        if self._snap is not None:
+            return self._snap
+        snap = dict()
+        for k, hand in enumerate(self._hands):
+            links = [hand.robot.links_map[hand.wrist_link]] + [hand.robot.links_map[n] for n in hand.fingertip_links]
+            p, q = self._link_poses(links)
+            snap[f"wrist_pos{k}"], snap[f"wrist_quat{k}"], snap[f"fingertips{k}"] = p[:, 0], q[:, 0], p[:, 1:]
+            snap[f"wrist_linvel{k}"] = links[0].linear_velocity
+        snap["obj_linvel"], snap["obj_angvel"] = self.obj.linear_velocity, self.obj.angular_velocity
+        pose = self.obj.pose
+        snap["obj_pos"], snap["obj_quat"] = pose.p, pose.q
+        snap["obj_rot"] = quat_to_matrix(pose.q)
+        snap["obj_center"] = pose.p + (snap["obj_rot"] @ self._obj_center_local.unsqueeze(-1)).squeeze(-1)
+        self._snap = snap
+        return snap
+
+    def _after_control_step(self):
+        self._snap = None
+
     def hand_state(self, hand_idx: int = 0) -> dict:
         """World wrist position (b,3), wrist quaternion wxyz (b,4) and fingertip positions (b,5,3) of one hand."""
-        hand = self._hands[hand_idx]
-        wrist = hand.robot.links_map[hand.wrist_link].pose
-        tips = torch.stack([hand.robot.links_map[n].pose.p for n in hand.fingertip_links], dim=1)
-        return dict(wrist_pos=wrist.p, wrist_quat=wrist.q, fingertips=tips)
+        s = self.snapshot()
+        return dict(wrist_pos=s[f"wrist_pos{hand_idx}"], wrist_quat=s[f"wrist_quat{hand_idx}"],
+                    fingertips=s[f"fingertips{hand_idx}"])
 
     def obj_center(self) -> torch.Tensor:
         """World position of the object's bounding-box centre (the actor frame sits at its base)."""
-        pose = self.obj.pose
-        return pose.p + (quat_to_matrix(pose.q) @ self._obj_center_local.unsqueeze(-1)).squeeze(-1)
+        return self.snapshot()["obj_center"]
 
     def distance_to_object(self, points: torch.Tensor) -> torch.Tensor:
         """Distance (b, k) from world points (b, k, 3) to the object's oriented bounding box (0 inside)."""
-        pose = self.obj.pose
-        rot = quat_to_matrix(pose.q)
-        local = (points - pose.p[:, None]) @ rot - self._obj_center_local[:, None]
+        s = self.snapshot()
+        local = (points - s["obj_pos"][:, None]) @ s["obj_rot"] - self._obj_center_local[:, None]
         return (local.abs() - self._obj_half_extents[:, None]).clamp_min(0).norm(dim=-1)
 
     def wrist_action(self, pos: torch.Tensor, rot: torch.Tensor, fingers: torch.Tensor) -> torch.Tensor:
@@ -287,8 +318,9 @@ class DexEnv(BaseEnv):
             sfx = f"_{k}" if len(self._hands) > 1 else ""
             obs["wrist_pose" + sfx] = torch.cat([hs["wrist_pos"], hs["wrist_quat"]], -1)
             obs["fingertip_pos" + sfx] = hs["fingertips"].reshape(self.num_envs, -1)
-        obs["obj_pose"] = self.obj.pose.raw_pose
-        obs["obj_vel"] = torch.cat([self.obj.linear_velocity, self.obj.angular_velocity], -1)
+        snap = self.snapshot()
+        obs["obj_pose"] = torch.cat([snap["obj_pos"], snap["obj_quat"]], -1)
+        obs["obj_vel"] = torch.cat([snap["obj_linvel"], snap["obj_angvel"]], -1)
         obs["goal_pos"] = self._goal()
         return obs
 

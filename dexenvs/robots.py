@@ -60,8 +60,17 @@ def matrix_to_rot6d(m: torch.Tensor) -> torch.Tensor:
     return torch.cat([m[..., :, 0], m[..., :, 1]], dim=-1)
 
 
-def _wrap_near(angle: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    return angle + 2 * torch.pi * torch.round((ref - angle) / (2 * torch.pi))
+_CONST: dict = {}
+
+
+def _constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(R_mount^T, R_off^T, p_off) on the tensor's device and dtype, built once."""
+    key = (like.device, like.dtype)
+    if key not in _CONST:
+        r_mount = quat_to_matrix(torch.tensor(ROOT_MOUNT_Q, dtype=like.dtype, device=like.device))
+        r_off = quat_to_matrix(_BASE_OFFSET_Q.to(like))
+        _CONST[key] = (r_mount.T.contiguous(), r_off.T.contiguous(), _BASE_OFFSET_P.to(like))
+    return _CONST[key]
 
 
 def pose_to_root_joints(pos: torch.Tensor, rot: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
@@ -70,23 +79,21 @@ def pose_to_root_joints(pos: torch.Tensor, rot: torch.Tensor, current: torch.Ten
     The chain's rotation is intrinsic XYZ: R_chain = Rx(a) Ry(b) Rz(c); in the root frame R_wrist = R_chain R_off and
     p = t + R_chain p_off; the root frame is the world rotated by ROOT_MOUNT_Q (origin shared).
     """
-    r_off = quat_to_matrix(_BASE_OFFSET_Q.to(rot))
-    r_mount = quat_to_matrix(torch.tensor(ROOT_MOUNT_Q).to(rot))
-    rc = r_mount.transpose(-1, -2) @ rot @ r_off.transpose(-1, -2)
-    t = (r_mount.transpose(-1, -2) @ pos.unsqueeze(-1)).squeeze(-1) - (rc @ _BASE_OFFSET_P.to(pos).unsqueeze(-1)).squeeze(-1)
+    mount_t, off_t, p_off = _constants(rot)
+    rc = mount_t @ rot @ off_t
+    t = pos @ mount_t.T - rc @ p_off
     b = torch.asin(rc[:, 0, 2].clamp(-1.0, 1.0))
     a = torch.atan2(-rc[:, 1, 2], rc[:, 2, 2])
     c = torch.atan2(-rc[:, 0, 1], rc[:, 0, 0])
     cur = current[:, 3:6]
-    # the two Euler solutions; take the one nearer to the current joint values
-    sols = []
-    for aa, bb, cc in ((a, b, c), (a + torch.pi, torch.pi - b, c + torch.pi)):
-        aa, bb, cc = _wrap_near(aa, cur[:, 0]), _wrap_near(bb, cur[:, 1]), _wrap_near(cc, cur[:, 2])
-        sols.append(torch.stack([aa, bb, cc], dim=-1))
-    d0 = (sols[0] - cur).abs().sum(-1, keepdim=True)
-    d1 = (sols[1] - cur).abs().sum(-1, keepdim=True)
-    ang = torch.where(d0 <= d1, sols[0], sols[1])
-    return torch.cat([t, ang], dim=-1)
+    # the two Euler solutions, each wrapped to the nearest 2*pi copy of the current joint values; keep the nearer one
+    two_pi = 2 * torch.pi
+    sol0 = torch.stack([a, b, c], -1)
+    sol1 = torch.stack([a + torch.pi, torch.pi - b, c + torch.pi], -1)
+    sol0 = sol0 + two_pi * torch.round((cur - sol0) / two_pi)
+    sol1 = sol1 + two_pi * torch.round((cur - sol1) / two_pi)
+    use1 = (sol1 - cur).abs().sum(-1, keepdim=True) < (sol0 - cur).abs().sum(-1, keepdim=True)
+    return torch.cat([t, torch.where(use1, sol1, sol0)], dim=-1)
 
 
 def root_joints_to_pose(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,12 +134,13 @@ class WristPoseController(PDJointPosController):
         root = pose_to_root_joints(action[:, :3], rot, self.qpos[:, :6])
         # rate limit, as a real arm's controller would: a pose far from the hand is approached over several steps
         # instead of being reached in one 50 ms step (which slams the hand into the table and destabilizes PhysX)
-        step = torch.tensor(MAX_STEP, dtype=root.dtype, device=root.device) / self._control_freq
-        root = self.qpos[:, :6] + (root - self.qpos[:, :6]).clamp(-step, step)
-        wrist = torch.zeros((action.shape[0], len(self.joints) - 6), dtype=root.dtype, device=root.device)
+        qpos = self.qpos
+        if not hasattr(self, "_max_step"):
+            self._max_step = torch.tensor(MAX_STEP, dtype=root.dtype, device=root.device) / self._control_freq
+        root = qpos[:, :6] + (root - qpos[:, :6]).clamp(-self._max_step, self._max_step)
         self._step = 0
-        self._start_qpos = self.qpos
-        self._target_qpos = torch.cat([root, wrist], dim=-1)
+        self._start_qpos = qpos
+        self._target_qpos = torch.cat([root, torch.zeros_like(qpos[:, 6:])], dim=-1)
         self.set_drive_targets(self._target_qpos)
 
 

@@ -38,17 +38,24 @@ class DexGraspEnv(DexEnv):
         return goal
 
     def _held(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(lifted, near_hand, moving_with_hand) per env, from geometry and velocities (cheap, batched)."""
-        hs = self.hand_state()
-        obj_p = self.obj_center()
-        lifted = obj_p[:, 2] - self._init_obj_z >= LIFT_HEIGHT
-        # at least two fingertips within 2 cm of the object's bounding box: the hand is around it, not beside it
-        near = (self.distance_to_object(hs["fingertips"]) < 0.02).sum(-1) >= 2
-        wrist_v = self._hands[0].robot.links_map[self._hands[0].wrist_link].linear_velocity
-        with_hand = (self.obj.linear_velocity - wrist_v).norm(dim=-1) < 0.5
-        return lifted, near, with_hand
+        """(lifted, near_hand, moving_with_hand) per env, from geometry and velocities (cheap, batched, once a step)."""
+        snap = self.snapshot()
+        if "held" not in snap:
+            lifted = snap["obj_center"][:, 2] - self._init_obj_z >= LIFT_HEIGHT
+            # at least two fingertips within 2 cm of the object's bounding box: the hand is around it, not beside it
+            near = (self.tip_distances() < 0.02).sum(-1) >= 2
+            with_hand = (snap["obj_linvel"] - snap["wrist_linvel0"]).norm(dim=-1) < 0.5
+            snap["held"] = (lifted, near, with_hand)
+        return snap["held"]
+
+    def tip_distances(self) -> torch.Tensor:
+        snap = self.snapshot()
+        if "tip_dist" not in snap:
+            snap["tip_dist"] = self.distance_to_object(snap["fingertips0"])
+        return snap["tip_dist"]
 
     def _after_control_step(self):
+        super()._after_control_step()
         lifted, near, with_hand = self._held()
         self.hold_steps = torch.where(lifted & near & with_hand, self.hold_steps + 1, torch.zeros_like(self.hold_steps))
 
@@ -56,7 +63,7 @@ class DexGraspEnv(DexEnv):
         lifted, near, with_hand = self._held()
         return dict(
             success=self.hold_steps >= HOLD_STEPS,
-            fail=self.obj.pose.p[:, 2] < -0.1,
+            fail=self.snapshot()["obj_pos"][:, 2] < -0.1,
             lifted=lifted,
             held=near & with_hand,
             lift_height=self.obj_center()[:, 2] - self._init_obj_z,
@@ -64,7 +71,7 @@ class DexGraspEnv(DexEnv):
         )
 
     def compute_dense_reward(self, obs, action, info):
-        tip_d = self.distance_to_object(self.hand_state()["fingertips"]).mean(-1)
+        tip_d = self.tip_distances().mean(-1)
         reach = 1 - torch.tanh(5.0 * tip_d)
         grasp = info["held"].float() * (1 - torch.tanh(20.0 * tip_d))
         lift = (info["lift_height"].clamp(0, LIFT_HEIGHT) / LIFT_HEIGHT) * info["held"].float()
