@@ -259,33 +259,54 @@ class DexEnv(BaseEnv):
         return super().step(action)
 
     # ------------------------------------------------------------------ state snapshot
-    def _link_poses(self, links) -> tuple[torch.Tensor, torch.Tensor]:
-        """Positions (b,k,3) and wxyz quaternions (b,k,4) of links. On the CPU backend this reads the k SAPIEN poses
-        into one array (ManiSkill's per-link Pose objects cost ~30 us each); on GPU it uses ManiSkill's batched views."""
-        if self.gpu_sim_enabled:
-            poses = [l.pose for l in links]
-            return torch.stack([p.p for p in poses], 1), torch.stack([p.q for p in poses], 1)
-        raw = np.array([[*(pz := l._objs[0].entity_pose).p, *pz.q] for l in links], dtype=np.float32)
-        t = torch.from_numpy(raw).unsqueeze(0)
-        return t[..., :3], t[..., 3:]
-
     def snapshot(self) -> dict:
         """Hand and object state after the last physics step, computed once per control step and shared by
         observations, rewards and evaluation."""
-        if self._snap is not None:
-            return self._snap
+        if self._snap is None:
+            self._snap = self._snapshot_gpu() if self.gpu_sim_enabled else self._snapshot_cpu()
+        return self._snap
+
+    def _snapshot_gpu(self) -> dict:
         snap = dict()
         for k, hand in enumerate(self._hands):
-            links = [hand.robot.links_map[hand.wrist_link]] + [hand.robot.links_map[n] for n in hand.fingertip_links]
-            p, q = self._link_poses(links)
-            snap[f"wrist_pos{k}"], snap[f"wrist_quat{k}"], snap[f"fingertips{k}"] = p[:, 0], q[:, 0], p[:, 1:]
-            snap[f"wrist_linvel{k}"] = links[0].linear_velocity
-        snap["obj_linvel"], snap["obj_angvel"] = self.obj.linear_velocity, self.obj.angular_velocity
+            wrist = hand.robot.links_map[hand.wrist_link]
+            snap[f"wrist_pos{k}"], snap[f"wrist_quat{k}"] = wrist.pose.p, wrist.pose.q
+            snap[f"fingertips{k}"] = torch.stack([hand.robot.links_map[n].pose.p for n in hand.fingertip_links], 1)
+            snap[f"wrist_linvel{k}"] = wrist.linear_velocity
         pose = self.obj.pose
         snap["obj_pos"], snap["obj_quat"] = pose.p, pose.q
+        snap["obj_linvel"], snap["obj_angvel"] = self.obj.linear_velocity, self.obj.angular_velocity
         snap["obj_rot"] = quat_to_matrix(pose.q)
         snap["obj_center"] = pose.p + (snap["obj_rot"] @ self._obj_center_local.unsqueeze(-1)).squeeze(-1)
-        self._snap = snap
+        return snap
+
+    def _snapshot_cpu(self) -> dict:
+        """The same quantities read straight from the single SAPIEN scene into one array: ManiSkill's per-property
+        Pose/velocity wrappers and batch-1 torch ops cost ~10x the physics reads here."""
+        from scipy.spatial.transform import Rotation
+
+        snap, rows = dict(), []
+        for hand in self._hands:
+            links = [hand.robot.links_map[hand.wrist_link]] + [hand.robot.links_map[n] for n in hand.fingertip_links]
+            comps = [l._objs[0] for l in links]
+            wp = comps[0].entity_pose
+            rows += [wp.p, wp.q, comps[0].linear_velocity] + [c.entity_pose.p for c in comps[1:]]
+        body = self.obj._bodies[0]
+        op = body.entity.pose
+        rows += [op.p, op.q, body.linear_velocity, body.angular_velocity]
+        flat = np.concatenate(rows).astype(np.float32)
+        t = torch.from_numpy(flat).unsqueeze(0)
+        i = 0
+        for k in range(len(self._hands)):
+            snap[f"wrist_pos{k}"], snap[f"wrist_quat{k}"] = t[:, i : i + 3], t[:, i + 3 : i + 7]
+            snap[f"wrist_linvel{k}"] = t[:, i + 7 : i + 10]
+            snap[f"fingertips{k}"] = t[:, i + 10 : i + 25].reshape(1, 5, 3)
+            i += 25
+        snap["obj_pos"], snap["obj_quat"] = t[:, i : i + 3], t[:, i + 3 : i + 7]
+        snap["obj_linvel"], snap["obj_angvel"] = t[:, i + 7 : i + 10], t[:, i + 10 : i + 13]
+        rot = Rotation.from_quat(op.q, scalar_first=True).as_matrix().astype(np.float32)
+        snap["obj_rot"] = torch.from_numpy(rot).unsqueeze(0)
+        snap["obj_center"] = torch.from_numpy(op.p + rot @ self._obj_center_local[0].numpy()).float().unsqueeze(0)
         return snap
 
     def _after_control_step(self):
