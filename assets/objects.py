@@ -156,8 +156,6 @@ CATEGORIES: dict[str, tuple] = {
     "pot": (6, _pot, (2.0, 3.5), True),
     "wide_box": (6, _wide_box, (2.0, 3.5), True),
 }
-ONE_HAND_CATEGORIES = tuple(c for c, v in CATEGORIES.items() if not v[3])
-TWO_HAND_CATEGORIES = tuple(c for c, v in CATEGORIES.items() if v[3])
 
 
 def _catalogue() -> dict[str, ObjectSpec]:

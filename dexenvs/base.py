@@ -184,9 +184,6 @@ class DexEnv(BaseEnv):
             objs.append(self._build_object(asset, i))
         self.table = Actor.merge(tables, name="table")
         self.obj = Actor.merge(objs, name="object")
-        self._obj_mass = torch.tensor([a.mass for a in self._assets], device=self.device)
-        self._obj_height = torch.tensor([a.height for a in self._assets], device=self.device)
-        self._obj_radius = torch.tensor([0.5 * max(a.extents[0], a.extents[1]) for a in self._assets], device=self.device)
         self._obj_center_local = torch.tensor([a.center for a in self._assets], device=self.device)
         self._obj_half_extents = torch.tensor([a.extents for a in self._assets], device=self.device) / 2
         self._loaded_key = tuple((s.object_id, s.env_id) for s in self.scenarios)

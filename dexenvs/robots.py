@@ -159,7 +159,6 @@ def _with_wrist_pose(cls):
         floating = True
         fingertip_links = tuple(f"{side}_hand_{f}_tip" for f in ("thumb", "index", "middle", "ring", "pinky"))
         wrist_link = f"{side}_hand_hand_base_link"
-        n_fingers = 6
 
         def _after_loading_articulation(self):
             super()._after_loading_articulation()

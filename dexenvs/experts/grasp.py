@@ -112,7 +112,7 @@ class GraspExpert:
         seg, s = self.segment(self.t)
         self.t += 1
         smooth = 0.5 - 0.5 * np.cos(np.pi * s)
-        rows = []
+        rows = []  # (position, rotation, finger targets) per sub-env
         for i in range(self.env.num_envs):
             if seg in ("pre", "approach") or self.frozen[i] is None:
                 self.frozen[i] = self.grasp_pose(i)
@@ -129,6 +129,6 @@ class GraspExpert:
                 p, r, f = pos + smooth * np.array([0.0, 0.0, LIFT]), rot, CLOSED
             else:
                 p, r, f = pos + np.array([0.0, 0.0, LIFT]), rot, CLOSED
-            rows.append(np.concatenate([p, r[:, 0], r[:, 1], f]).astype(np.float32))
-        phase = PHASE_OF_SEGMENT[seg]
-        return torch.as_tensor(np.stack(rows), device=self.env.device), [phase] * self.env.num_envs
+            rows.append((p, r, f))
+        pos, rot, fingers = (torch.as_tensor(np.stack(x), dtype=torch.float32, device=self.env.device) for x in zip(*rows))
+        return self.env.wrist_action(pos, rot, fingers), [PHASE_OF_SEGMENT[seg]] * self.env.num_envs
