@@ -18,6 +18,7 @@ import inspect
 import zlib
 from typing import Any, Sequence
 
+import gymnasium as gym
 import numpy as np
 import sapien
 from gymnasium.utils import seeding
@@ -74,7 +75,9 @@ class DexEnv(BaseEnv):
     control_freq: int = 20
     max_episode_steps: int = 100
 
-    def __init__(self, *args, robot_uids: str = "floating_inspire_hand_right", split: str = "train",
+    default_robots: tuple[str, ...] = ("floating_inspire_hand_right",)
+
+    def __init__(self, *args, robot_uids: str | tuple[str, ...] | None = None, split: str = "train",
                  scenario: Any = None, camera_size: int = 128, **kwargs):
         if args:
             raise TypeError(f"{type(self).__name__} takes keyword arguments only")
@@ -82,11 +85,17 @@ class DexEnv(BaseEnv):
         if unknown:
             raise TypeError(f"unknown argument(s) {sorted(unknown)} for {type(self).__name__}; valid: "
                             f"{sorted(_BASE_KWARGS | {'robot_uids', 'split', 'scenario', 'camera_size'})}")
-        if robot_uids not in ROBOTS:
-            raise ValueError(f"unknown robot_uids {robot_uids!r}; valid: {list(ROBOTS)}")
+        robots = tuple(self.default_robots if robot_uids is None else
+                       (robot_uids,) if isinstance(robot_uids, str) else robot_uids)
+        for r in robots:
+            if r not in ROBOTS:
+                raise ValueError(f"unknown robot_uids {r!r}; valid: {list(ROBOTS)}")
+        if len(robots) != len(self.default_robots):
+            raise ValueError(f"{type(self).__name__} needs {len(self.default_robots)} robot(s), got {robots}; "
+                             f"default: {self.default_robots}")
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; valid splits: {list(SPLITS)}")
-        self.robot_name = robot_uids
+        self.robot_names = robots
         self.split = split
         self.camera_size = int(camera_size)
         self.space = ScenarioSpace(self.task_name, self.object_categories, self.workspace)
@@ -96,11 +105,30 @@ class DexEnv(BaseEnv):
         self._snap: dict | None = None
         # without CUDA, ask SAPIEN for its CPU renderer directly (lavapipe or any Vulkan device) instead of warning
         kwargs.setdefault("render_backend", "gpu" if torch.cuda.is_available() else "cpu")
-        if robot_uids == "xarm7_ability":
+        if any(not ROBOTS[r].floating for r in robots):
             kwargs.setdefault("control_mode", "pd_joint_delta_pos")
         else:
             kwargs.setdefault("control_mode", "pd_wrist_pose")
-        super().__init__(robot_uids=ROBOTS[robot_uids], **kwargs)
+        classes = tuple(ROBOTS[r] for r in robots)
+        super().__init__(robot_uids=classes[0] if len(classes) == 1 else classes, **kwargs)
+        self._flatten_action_space()
+
+    def _flatten_action_space(self) -> None:
+        """Several hands: ManiSkill's per-agent Dict action space becomes one Box (hands in order, each hand's action
+        as in the one-hand tasks), which gymnasium wrappers and stable-baselines3 take as is; step() splits it."""
+        space = self.single_action_space
+        if not isinstance(space, gym.spaces.Dict):
+            self._agent_slices = None
+            return
+        self._agent_slices, i = {}, 0
+        for k, sub in space.spaces.items():
+            self._agent_slices[k] = slice(i, i + sub.shape[0])
+            i += sub.shape[0]
+        low = np.concatenate([sub.low for sub in space.spaces.values()]).astype(np.float32)
+        high = np.concatenate([sub.high for sub in space.spaces.values()]).astype(np.float32)
+        self.single_action_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.action_space = (self.single_action_space if self.num_envs == 1 else
+                             gym.vector.utils.batch_space(self.single_action_space, self.num_envs))
 
     # ------------------------------------------------------------------ config
     @property
@@ -146,9 +174,9 @@ class DexEnv(BaseEnv):
 
     # ------------------------------------------------------------------ scene
     def _load_agent(self, options: dict):
-        agent_cls = ROBOTS[self.robot_name]
-        mount = sapien.Pose(q=list(ROOT_MOUNT_Q)) if agent_cls.floating else sapien.Pose(list(agent_cls.mount))
-        super()._load_agent(options, mount)
+        mounts = [sapien.Pose(q=list(ROOT_MOUNT_Q)) if ROBOTS[r].floating else sapien.Pose(list(ROBOTS[r].mount))
+                  for r in self.robot_names]
+        super()._load_agent(options, mounts if len(mounts) > 1 else mounts[0])
         self._hands = self.agent.agents if hasattr(self.agent, "agents") else [self.agent]
         for hand in self._hands:
             if hand.floating:  # the floating base is virtual: hand links carry no weight, as a real arm would hold it
@@ -228,7 +256,7 @@ class DexEnv(BaseEnv):
             qpos = hand.robot.get_qpos()[env_idx].clone()
             passive = torch.tensor(hand.keyframes["palm_side"].qpos[0], dtype=qpos.dtype, device=self.device)
             qpos[:] = passive
-            qpos[:, :6] = pose_to_root_joints(pos, rot, torch.zeros((b, 6), device=self.device))
+            qpos[:, :6] = pose_to_root_joints(pos, rot, torch.zeros((b, 6), device=self.device), hand.hand_side)
             hand.robot.set_qpos(qpos)
             hand.robot.set_qvel(torch.zeros_like(qpos))
         self._snap = None
@@ -246,6 +274,8 @@ class DexEnv(BaseEnv):
 
     # ------------------------------------------------------------------ step guards
     def step(self, action):
+        if self._agent_slices is not None and action is not None and not isinstance(action, dict):
+            action = {k: action[..., sl] for k, sl in self._agent_slices.items()}
         for a in (action.values() if isinstance(action, dict) else [action]):
             if a is None:
                 continue

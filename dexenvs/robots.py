@@ -20,9 +20,12 @@ from mani_skill.agents.registration import register_agent
 from mani_skill.agents.robots.inspire_hand import FloatingInspireHandLeft, FloatingInspireHandRight
 from mani_skill.agents.robots.xarm.xarm7_ability import XArm7Ability
 
-# Wrist (hand base link) relative to the end of the floating chain, with the wrist pitch/yaw joints at zero.
+# Wrist (hand base link) relative to the end of the floating chain, with the wrist pitch/yaw joints at zero (measured).
+# In both hands' base frames the fingers point along +y and the thumb sits on +x; the right palm faces +z, the left -z.
 _BASE_OFFSET_P = torch.tensor([0.0, 0.0, 0.0785])
-_BASE_OFFSET_Q = torch.tensor([0.0, 0.0, 0.70710678, 0.70710678])  # wxyz
+_BASE_OFFSET_Q = dict(right=torch.tensor([0.0, 0.0, 0.70710678, 0.70710678]),  # wxyz
+                      left=torch.tensor([0.70710678, 0.70710678, 0.0, 0.0]))
+PALM_SIGN = dict(right=1.0, left=-1.0)
 # The chain's Euler singularity is where the fingers point along the root's x axis. Mounting the root rotated -90 deg
 # about y puts root x on world z, so the singular poses are "fingers straight up/down", which no task uses, instead of
 # "fingers along world x", which every palm-down grasp uses.
@@ -63,23 +66,23 @@ def matrix_to_rot6d(m: torch.Tensor) -> torch.Tensor:
 _CONST: dict = {}
 
 
-def _constants(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(R_mount^T, R_off^T, p_off) on the tensor's device and dtype, built once."""
-    key = (like.device, like.dtype)
+def _constants(like: torch.Tensor, side: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(R_mount^T, R_off^T, p_off) of one hand on the tensor's device and dtype, built once."""
+    key = (like.device, like.dtype, side)
     if key not in _CONST:
         r_mount = quat_to_matrix(torch.tensor(ROOT_MOUNT_Q, dtype=like.dtype, device=like.device))
-        r_off = quat_to_matrix(_BASE_OFFSET_Q.to(like))
+        r_off = quat_to_matrix(_BASE_OFFSET_Q[side].to(like))
         _CONST[key] = (r_mount.T.contiguous(), r_off.T.contiguous(), _BASE_OFFSET_P.to(like))
     return _CONST[key]
 
 
-def pose_to_root_joints(pos: torch.Tensor, rot: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+def pose_to_root_joints(pos: torch.Tensor, rot: torch.Tensor, current: torch.Tensor, side: str = "right") -> torch.Tensor:
     """World wrist pose (pos (N,3), rot (N,3,3)) -> root joint values (N,6) near `current` (N,6).
 
     The chain's rotation is intrinsic XYZ: R_chain = Rx(a) Ry(b) Rz(c); in the root frame R_wrist = R_chain R_off and
     p = t + R_chain p_off; the root frame is the world rotated by ROOT_MOUNT_Q (origin shared).
     """
-    mount_t, off_t, p_off = _constants(rot)
+    mount_t, off_t, p_off = _constants(rot, side)
     rc = mount_t @ rot @ off_t
     t = pos @ mount_t.T - rc @ p_off
     b = torch.asin(rc[:, 0, 2].clamp(-1.0, 1.0))
@@ -96,7 +99,7 @@ def pose_to_root_joints(pos: torch.Tensor, rot: torch.Tensor, current: torch.Ten
     return torch.cat([t, torch.where(use1, sol1, sol0)], dim=-1)
 
 
-def root_joints_to_pose(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def root_joints_to_pose(q: torch.Tensor, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of `pose_to_root_joints`: (N,6) -> (pos (N,3), rot (N,3,3))."""
     a, b, c = q[:, 3], q[:, 4], q[:, 5]
     one, zero = torch.ones_like(a), torch.zeros_like(a)
@@ -112,7 +115,7 @@ def root_joints_to_pose(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     rc = rx(a) @ ry(b) @ rz(c)
     r_mount = quat_to_matrix(torch.tensor(ROOT_MOUNT_Q).to(q))
-    rot = r_mount @ rc @ quat_to_matrix(_BASE_OFFSET_Q.to(q))
+    rot = r_mount @ rc @ quat_to_matrix(_BASE_OFFSET_Q[side].to(q))
     pos = (r_mount @ (q[:, :3] + (rc @ _BASE_OFFSET_P.to(q).unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)).squeeze(-1)
     return pos, rot
 
@@ -131,7 +134,7 @@ class WristPoseController(PDJointPosController):
     def set_action(self, action: torch.Tensor):
         action = self._preprocess_action(action)
         rot = rot6d_to_matrix(action[:, 3:9])
-        root = pose_to_root_joints(action[:, :3], rot, self.qpos[:, :6])
+        root = pose_to_root_joints(action[:, :3], rot, self.qpos[:, :6], self.config.side)
         # rate limit, as a real arm's controller would: a pose far from the hand is approached over several steps
         # instead of being reached in one 50 ms step (which slams the hand into the table and destabilizes PhysX)
         qpos = self.qpos
@@ -147,6 +150,7 @@ class WristPoseController(PDJointPosController):
 @dataclass
 class WristPoseControllerConfig(PDJointPosControllerConfig):
     normalize_action: bool = False
+    side: str = "right"
     controller_cls = WristPoseController
 
 
@@ -157,6 +161,8 @@ def _with_wrist_pose(cls):
     class Hand(cls):
         uid = f"inspire_hand_{side}"
         floating = True
+        hand_side = side
+        palm_sign = PALM_SIGN[side]
         fingertip_links = tuple(f"{side}_hand_{f}_tip" for f in ("thumb", "index", "middle", "ring", "pinky"))
         wrist_link = f"{side}_hand_hand_base_link"
 
@@ -180,6 +186,7 @@ def _with_wrist_pose(cls):
             wrist_pose = WristPoseControllerConfig(
                 joint_names=list(self.root_joint_names) + list(cfgs["pd_joint_pos"]["wrist"].joint_names),
                 lower=None, upper=None, stiffness=ROOT_STIFFNESS, damping=ROOT_DAMPING, force_limit=ROOT_FORCE_LIMIT,
+                side=side,
             )
             # ManiSkill's finger drives allow 20 N m: ~1000 N at a fingertip, which makes PhysX eject squeezed objects.
             # A real Inspire finger pushes ~10 N; FINGER_FORCE_LIMIT (N m) gives that order at a 5 cm lever.
@@ -204,6 +211,8 @@ class XArm7AbilityHand(XArm7Ability):
 
     uid = "xarm7_ability_dex"
     floating = False
+    hand_side = "right"
+    palm_sign = 1.0
     fingertip_links = ("thumb_tip", "index_tip", "middle_tip", "ring_tip", "pinky_tip")
     wrist_link = "base"
     mount = (-0.72, 0.0, 0.0)  # arm base just off the table edge (x = -0.6), facing +x
