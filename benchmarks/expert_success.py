@@ -37,7 +37,7 @@ def _run(task: str, split: str, seeds: list[int]) -> list[tuple[str, bool]]:
 
 @dataclass
 class Args:
-    task: Literal["grasp"] = "grasp"
+    task: Literal["grasp", "lift"] = "grasp"
     episodes: int = 50
     workers: int = 2
     out: Path = Path("benchmarks/results")

@@ -43,6 +43,17 @@ HEAD_CAMERA_TARGET = (0.05, 0.0, 0.0)
 _BASE_KWARGS = set(inspect.signature(BaseEnv.__init__).parameters) - {"self", "robot_uids"}
 
 
+def hand_rotation(fingers, palm, palm_sign: float = 1.0) -> np.ndarray:
+    """Wrist rotation of a hand whose fingers point along `fingers` and whose palm faces `palm` (world vectors).
+    Base frames: fingers +y, thumb side +x, palm toward palm_sign * z (+1 right hand, -1 left hand)."""
+    y = np.asarray(fingers, dtype=np.float64)
+    y = y / np.linalg.norm(y)
+    z = palm_sign * np.asarray(palm, dtype=np.float64)
+    z = z - np.dot(z, y) * y
+    z /= np.linalg.norm(z)
+    return np.stack([np.cross(y, z), y, z], axis=1)
+
+
 def _palm_down_rotation(yaw: float) -> np.ndarray:
     """Wrist rotation with the palm facing the table and the fingers pointing along +x rotated by `yaw`."""
     c, s = np.cos(yaw), np.sin(yaw)
@@ -140,9 +151,12 @@ class DexEnv(BaseEnv):
         pose = sapien_utils.look_at(HEAD_CAMERA_EYE, HEAD_CAMERA_TARGET)
         return [CameraConfig("head", pose, self.camera_size, self.camera_size, np.pi / 2.6, 0.01, 4)]
 
+    render_eye: tuple[float, float, float] = (-0.30, -0.42, 0.40)  # the video camera; two-hand tasks stand it back
+    render_target: tuple[float, float, float] = (0.05, 0.0, 0.10)
+
     @property
     def _default_human_render_camera_configs(self):
-        pose = sapien_utils.look_at([-0.30, -0.42, 0.40], [0.05, 0.0, 0.10])
+        pose = sapien_utils.look_at(list(self.render_eye), list(self.render_target))
         return CameraConfig("render_camera", pose, 512, 512, 0.9, 0.01, 5)
 
     # ------------------------------------------------------------------ scenarios
@@ -348,6 +362,21 @@ class DexEnv(BaseEnv):
     def obj_center(self) -> torch.Tensor:
         """World position of the object's bounding-box centre (the actor frame sits at its base)."""
         return self.snapshot()["obj_center"]
+
+    # palm centre and its four corners-ish, in the hand base frame (palm surface at |z| = 0.027, fingers along +y)
+    _PALM_LOCAL = torch.tensor([[0.0, 0.05, 0.027], [0.03, 0.02, 0.027], [-0.03, 0.02, 0.027], [0.03, 0.09, 0.027],
+                                [-0.03, 0.09, 0.027]])
+
+    def palm_points(self, hand_idx: int = 0) -> torch.Tensor:
+        """World positions (b, 5, 3) of points on the palm surface of one hand."""
+        s = self.snapshot()
+        key = f"palm{hand_idx}"
+        if key not in s:
+            local = self._PALM_LOCAL.to(self.device).clone()
+            local[:, 2] *= self._hands[hand_idx].palm_sign
+            rot = quat_to_matrix(s[f"wrist_quat{hand_idx}"])
+            s[key] = s[f"wrist_pos{hand_idx}"][:, None] + local @ rot.transpose(1, 2)
+        return s[key]
 
     def distance_to_object(self, points: torch.Tensor) -> torch.Tensor:
         """Distance (b, k) from world points (b, k, 3) to the object's oriented bounding box (0 inside)."""

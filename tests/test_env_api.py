@@ -1,4 +1,4 @@
-"""DexGrasp-v0 through the APIs users reach for: gymnasium, stable-baselines3, and ManiSkill's batched torch."""
+"""The tasks through the APIs users reach for: gymnasium, stable-baselines3, and ManiSkill's batched torch."""
 
 import gymnasium as gym
 import numpy as np
@@ -8,9 +8,12 @@ import torch
 import dexenvs  # noqa: F401
 
 
-@pytest.fixture(scope="module")
-def env():
-    e = gym.make("DexGrasp-v0")
+TASKS = {"DexGrasp-v0": 1, "DexLift-v0": 2}  # env id -> hands
+
+
+@pytest.fixture(scope="module", params=list(TASKS))
+def env(request):
+    e = gym.make(request.param)
     yield e
     e.close()
 
@@ -34,16 +37,18 @@ def test_sb3_check_env_and_learn():
 
 
 def test_shapes_and_dtypes(env):
+    hands = TASKS[env.spec.id]
     obs, info = env.reset(seed=0)
     assert isinstance(obs, np.ndarray) and obs.dtype == np.float32 and obs.ndim == 1
     assert obs.shape == env.observation_space.shape
-    assert env.action_space.shape == (15,) and env.action_space.dtype == np.float32
+    assert env.action_space.shape == (15 * hands,) and env.action_space.dtype == np.float32
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     assert np.isscalar(reward) or np.ndim(reward) == 0
     assert isinstance(terminated, (bool, np.bool_)) and isinstance(truncated, (bool, np.bool_))
     assert {"success", "fail", "scenario"} <= set(info)
     extra = env.unwrapped.get_obs(unflattened=True)["extra"]
-    assert extra["wrist_pose"].shape == (1, 7) and extra["fingertip_pos"].shape == (1, 15)
+    for sfx in ([""] if hands == 1 else ["_0", "_1"]):
+        assert extra["wrist_pose" + sfx].shape == (1, 7) and extra["fingertip_pos" + sfx].shape == (1, 15)
     assert extra["obj_pose"].shape == (1, 7) and extra["obj_vel"].shape == (1, 6) and extra["goal_pos"].shape == (1, 3)
 
 
@@ -63,15 +68,16 @@ def test_same_seed_same_episode(env):
 
 
 def test_time_limit_and_batched_interface(env):
-    assert env.spec.max_episode_steps == 120
+    assert env.spec.max_episode_steps == type(env.unwrapped).max_episode_steps
     u = env.unwrapped
     obs, info = u.reset(seed=0)
     assert isinstance(obs, torch.Tensor) and obs.shape[0] == 1  # ManiSkill's batched torch API underneath
     assert info["success"].shape == (1,)
 
 
-def test_rgb_observation_renders():
-    e = gym.make("DexGrasp-v0", obs_mode="rgb")
+@pytest.mark.parametrize("env_id", list(TASKS))
+def test_rgb_observation_renders(env_id):
+    e = gym.make(env_id, obs_mode="rgb")
     obs, _ = e.reset(seed=0)
     rgb = obs["sensor_data"]["head"]["rgb"]
     assert rgb.shape == (128, 128, 3) and rgb.dtype == np.uint8
@@ -118,6 +124,11 @@ def test_bad_reset_input(env):
         env.reset(seed=0, options={"split": "nope"})
     with pytest.raises(ValueError, match="ball"):  # a library object outside this task's categories
         env.reset(seed=0, options={"scenario": "ball_00|studio-wood-grey|p0"})
+
+
+def test_lift_bad_robot_count():
+    with pytest.raises(ValueError, match="needs 2 robot"):
+        gym.make("DexLift-v0", robot_uids="floating_inspire_hand_right")
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 
 from dexenvs.experts.grasp import GraspExpert
+from dexenvs.experts.lift import LiftExpert
 
-EXPERTS = {"grasp": ("DexGrasp-v0", GraspExpert)}
+EXPERTS = {"grasp": ("DexGrasp-v0", GraspExpert), "lift": ("DexLift-v0", LiftExpert)}
 
 
 def rollout(env, expert, seed=None, options=None) -> dict:

@@ -19,7 +19,7 @@ from dexenvs.experts import EXPERTS, rollout
 
 @dataclass
 class Args:
-    task: Literal["grasp"] = "grasp"
+    task: Literal["grasp", "lift"] = "grasp"
     episodes: int = 5
     split: Literal["train", "test_objects", "test_oep"] = "train"
     seed: int = 0

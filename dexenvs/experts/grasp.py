@@ -15,11 +15,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dexenvs.base import DexEnv
+from dexenvs.base import DexEnv, hand_rotation
 from dexenvs.robots import quat_to_matrix
 
 PHASES = ("approach", "grasp", "lift", "hold")
 # finger targets: thumb CMC yaw, thumb CMC pitch, index, middle, ring, pinky (radians; closing is negative)
+OPEN = np.zeros(6, dtype=np.float32)
 PRESHAPE = np.array([-1.3, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)  # thumb yawed to face the palm
 CLOSED = np.array([-1.3, -0.48, -1.34, -1.34, -1.34, -1.34], dtype=np.float32)
 # object centre `along` the fingers with its near face `gap` in front of the palm surface; the wrist sits so the thumb
@@ -32,16 +33,7 @@ PHASE_OF_SEGMENT = dict(pre="approach", approach="approach", close="grasp", lift
 LIFT = 0.32
 
 
-def _rot_from_axes(fingers: np.ndarray, palm: np.ndarray) -> np.ndarray:
-    """Wrist rotation whose base +y is `fingers` and +z is `palm` (the palm normal); +x = y cross z (thumb side)."""
-    y = fingers / np.linalg.norm(fingers)
-    z = palm - np.dot(palm, y) * y
-    z /= np.linalg.norm(z)
-    x = np.cross(y, z)
-    return np.stack([x, y, z], axis=1)
-
-
-def _slerp(r0: np.ndarray, r1: np.ndarray, t: float) -> np.ndarray:
+def slerp(r0: np.ndarray, r1: np.ndarray, t: float) -> np.ndarray:
     from scipy.spatial.transform import Rotation, Slerp
 
     return Slerp([0, 1], Rotation.from_matrix(np.stack([r0, r1])))(t).as_matrix()
@@ -70,7 +62,7 @@ class GraspExpert:
             handle_dir = off / np.linalg.norm(off)
             approach = np.array([-handle_dir[1], handle_dir[0], 0.0])
         approach = approach if approach[0] >= 0 else -approach
-        rot = _rot_from_axes(np.cross(approach, [0.0, 0.0, 1.0]), approach)  # thumb side (+x) ends up on top
+        rot = hand_rotation(np.cross(approach, [0.0, 0.0, 1.0]), approach)  # thumb side (+x) ends up on top
         depth = self._half_width(R_obj, asset, approach)
         pos = center - rot @ np.array([0.0, GRASP["along"], PALM_SURFACE + GRASP["gap"] + depth])
         pos[2] = max(center[2] - h / 2 + GRASP["height"] * h - GRASP["thumb_x"], GRASP["min_z"])
@@ -120,7 +112,7 @@ class GraspExpert:
             pre = pos + np.array([0.0, 0.0, GRASP["back_off"]])  # come down from above: the thumb stands out front
             if seg == "pre":
                 p0, r0 = self.start[i]
-                p, r, f = p0 + smooth * (pre - p0), _slerp(r0, rot, smooth), PRESHAPE * smooth
+                p, r, f = p0 + smooth * (pre - p0), slerp(r0, rot, smooth), PRESHAPE * smooth
             elif seg == "approach":
                 p, r, f = pre + s * (pos - pre), rot, PRESHAPE
             elif seg == "close":

@@ -1,4 +1,5 @@
 """One module per task; importing this package registers them all."""
 from dexenvs.tasks.grasp import DexGraspEnv
+from dexenvs.tasks.lift import DexLiftEnv
 
-__all__ = ["DexGraspEnv"]
+__all__ = ["DexGraspEnv", "DexLiftEnv"]

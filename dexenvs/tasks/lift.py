@@ -1,0 +1,94 @@
+"""DexLift-v0: two floating Inspire hands lift a large object (tray, pot, wide box) that one hand cannot.
+
+The object stands with its long axis across the robot (world y) so each hand can take one end. Success: the object's
+centre is at least 0.15 m above where it rested, both hands touch it (a palm point or fingertip within 2 cm of its
+bounding box), it is tilted less than MAX_TILT, and all of that has held for HOLD_STEPS consecutive control steps.
+Fail: the object left the table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dexenvs.base import DexEnv, hand_rotation
+from dexenvs.registration import register
+from dexenvs.scenarios import Workspace
+
+LIFT_HEIGHT = 0.15
+HOLD_STEPS = 10
+MAX_TILT = np.deg2rad(15.0)  # a tray held level enough to carry what is on it
+
+
+@register("DexLift-v0", max_episode_steps=150)
+class DexLiftEnv(DexEnv):
+    task_name = "lift"
+    object_categories = ("tray", "pot", "wide_box")
+    default_robots = ("floating_inspire_hand_left", "floating_inspire_hand_right")
+    workspace = Workspace(x=(0.0, 0.08), y=(-0.04, 0.04), yaw=(np.pi / 2 - 0.3, np.pi / 2 + 0.3))
+    max_dense_reward = 6.0
+    render_eye = (-0.75, -0.55, 0.65)
+    render_target = (0.0, 0.0, 0.12)
+
+    def _initial_wrist_pose(self, hand_idx, env_idx):
+        b = len(env_idx)
+        side = 1.0 if self._hands[hand_idx].hand_side == "left" else -1.0  # left hand on +y
+        pos = torch.tensor([-0.05, side * 0.38, 0.25], device=self.device).expand(b, 3)
+        # palm toward the middle, fingers forward (+x), thumb up
+        rot = torch.as_tensor(hand_rotation(fingers=(1, 0, 0), palm=(0, -side, 0), palm_sign=self._hands[hand_idx].palm_sign),
+                              dtype=torch.float32, device=self.device).expand(b, 3, 3)
+        return pos, rot
+
+    def _initialize_task(self, env_idx, options):
+        if not hasattr(self, "hold_steps"):
+            self.hold_steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
+        self.hold_steps[env_idx] = 0
+
+    def _goal(self) -> torch.Tensor:
+        goal = self.obj_center().clone()
+        goal[:, 2] = self._init_obj_z + LIFT_HEIGHT
+        return goal
+
+    def tilt(self) -> torch.Tensor:
+        return torch.acos(self.snapshot()["obj_rot"][:, 2, 2].clamp(-1, 1))
+
+    def touching(self) -> torch.Tensor:
+        """(b, hands): some palm point or fingertip of each hand within 2 cm of the object's bounding box."""
+        snap = self.snapshot()
+        if "touching" not in snap:
+            cols = []
+            for k, hand in enumerate(self._hands):
+                palm = self.palm_points(k)
+                pts = torch.cat([palm, snap[f"fingertips{k}"]], 1)
+                cols.append((self.distance_to_object(pts) < 0.02).any(-1))
+            snap["touching"] = torch.stack(cols, -1)
+        return snap["touching"]
+
+    def _after_control_step(self):
+        super()._after_control_step()
+        ok = self._lifted() & self.touching().all(-1) & (self.tilt() < MAX_TILT)
+        self.hold_steps = torch.where(ok, self.hold_steps + 1, torch.zeros_like(self.hold_steps))
+
+    def _lifted(self) -> torch.Tensor:
+        return self.obj_center()[:, 2] - self._init_obj_z >= LIFT_HEIGHT
+
+    def evaluate(self):
+        touching = self.touching()
+        return dict(
+            success=self.hold_steps >= HOLD_STEPS,
+            fail=self.snapshot()["obj_pos"][:, 2] < -0.1,
+            lifted=self._lifted(),
+            both_hands=touching.all(-1),
+            tilt=self.tilt(),
+            lift_height=self.obj_center()[:, 2] - self._init_obj_z,
+            hold_steps=self.hold_steps.clone(),
+        )
+
+    def compute_dense_reward(self, obs, action, info):
+        reach = torch.stack([1 - torch.tanh(5.0 * self.distance_to_object(self.palm_points(k)).min(-1).values)
+                             for k in range(len(self._hands))], -1).mean(-1)
+        contact = self.touching().float().mean(-1)
+        lift = (info["lift_height"].clamp(0, LIFT_HEIGHT) / LIFT_HEIGHT) * info["both_hands"].float()
+        level = 1 - (info["tilt"] / MAX_TILT).clamp(0, 1)
+        reward = reach + contact + 2.0 * lift + level * lift
+        return torch.where(info["success"], torch.full_like(reward, self.max_dense_reward), reward)
