@@ -32,7 +32,7 @@ from dexenvs.experts import EXPERTS
 
 @dataclass
 class Args:
-    task: Literal["grasp"] = "grasp"
+    task: Literal["grasp", "lift"] = "grasp"
     steps: int = 600
     """control steps per measurement"""
     repeats: int = 3
@@ -44,11 +44,11 @@ class Args:
 
 def _episodes(env, expert, steps: int, seed0: int, record: bool):
     """Runs the expert for `steps` control steps; returns seconds, steps, and (seed, targets per step) per episode."""
-    joints = env.agent.robot.get_active_joints()
     log, t, n, ep = [], 0.0, 0, 0
     while n < steps:
         seed = seed0 + ep
-        env.reset(seed=seed)
+        env.reset(seed=seed)  # may rebuild the scene for a new object: fetch the joints afterwards
+        joints = _joints(env)
         expert.reset()
         targets = []
         for _ in range(expert.horizon):
@@ -58,7 +58,7 @@ def _episodes(env, expert, steps: int, seed0: int, record: bool):
             t += time.perf_counter() - t0
             n += 1
             if record:
-                targets.append([float(j._objs[0].drive_target[0]) for j in joints])
+                targets.append([float(j.drive_target[0]) for j in joints])
             if bool(term[0]) or n >= steps:
                 break
         log.append((seed, targets))
@@ -66,14 +66,18 @@ def _episodes(env, expert, steps: int, seed0: int, record: bool):
     return t, n, log
 
 
+def _joints(env) -> list:
+    """The PhysX joints of every hand in the env (one or several agents)."""
+    return [j._objs[0] for hand in env._hands for j in hand.robot.get_active_joints()]
+
+
 def _raw(env, log) -> float:
     """Replays recorded drive targets on the bare PhysX scene: set targets, then scene.step() per substep."""
-    px_joints = [j._objs[0] for j in env.agent.robot.get_active_joints()]
     substeps = env.sim_freq // env.control_freq
-    scene = env.scene.sub_scenes[0]
     t = 0.0
     for seed, targets in log:
         env.reset(seed=seed)
+        px_joints, scene = _joints(env), env.scene.sub_scenes[0]
         t0 = time.perf_counter()
         for row in targets:
             for j, v in zip(px_joints, row):
