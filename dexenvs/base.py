@@ -8,7 +8,8 @@ What the base owns, so tasks do not repeat it:
   camera for `rgb`/`rgbd`;
 - guards: unknown kwargs and non-finite actions raise errors that say what is valid.
 
-A task sets `task_name`, `object_categories`, `workspace`, implements `evaluate`, `compute_dense_reward`, `_goal`, and may
+A task sets `task_name`, `object_categories`, `workspace`, `lift_height`, implements `_holding` (its success condition
+at one step), `evaluate`, `compute_dense_reward`, and may
 override `_initial_wrist_pose` and `_initialize_task`.
 """
 
@@ -85,6 +86,8 @@ class DexEnv(BaseEnv):
     sim_freq: int = 120
     control_freq: int = 20
     max_episode_steps: int = 100
+    lift_height: float = 0.0  # the goal is the object's rest centre raised by this much
+    hold_steps_required: int = 10  # success = the task's condition held this many consecutive control steps
 
     default_robots: tuple[str, ...] = ("floating_inspire_hand_right",)
 
@@ -274,6 +277,9 @@ class DexEnv(BaseEnv):
             hand.robot.set_qpos(qpos)
             hand.robot.set_qvel(torch.zeros_like(qpos))
         self._snap = None
+        if not hasattr(self, "hold_steps"):
+            self.hold_steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
+        self.hold_steps[env_idx] = 0
         self._initialize_task(env_idx, options)
 
     def _initial_wrist_pose(self, hand_idx: int, env_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -352,6 +358,11 @@ class DexEnv(BaseEnv):
 
     def _after_control_step(self):
         self._snap = None
+        self.hold_steps = torch.where(self._holding(), self.hold_steps + 1, torch.zeros_like(self.hold_steps))
+
+    def _holding(self) -> torch.Tensor:
+        """The task's success condition at this step (b,) bool; success is it lasting `hold_steps_required` steps."""
+        raise NotImplementedError
 
     def hand_state(self, hand_idx: int = 0) -> dict:
         """World wrist position (b,3), wrist quaternion wxyz (b,4) and fingertip positions (b,5,3) of one hand."""
@@ -402,7 +413,9 @@ class DexEnv(BaseEnv):
         return obs
 
     def _goal(self) -> torch.Tensor:
-        raise NotImplementedError
+        goal = self.obj_center().clone()
+        goal[:, 2] = self._init_obj_z + self.lift_height
+        return goal
 
     def get_info(self) -> dict:
         info = super().get_info()

@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dexenvs.base import DexEnv, hand_rotation
+from dexenvs.base import hand_rotation
+from dexenvs.experts.base import ScriptedExpert, slerp
 from dexenvs.robots import quat_to_matrix
 
 PHASES = ("approach", "grasp", "lift", "hold")
 # finger targets: thumb CMC yaw, thumb CMC pitch, index, middle, ring, pinky (radians; closing is negative)
-OPEN = np.zeros(6, dtype=np.float32)
 PRESHAPE = np.array([-1.3, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)  # thumb yawed to face the palm
 CLOSED = np.array([-1.3, -0.48, -1.34, -1.34, -1.34, -1.34], dtype=np.float32)
 # object centre `along` the fingers with its near face `gap` in front of the palm surface; the wrist sits so the thumb
@@ -33,18 +33,11 @@ PHASE_OF_SEGMENT = dict(pre="approach", approach="approach", close="grasp", lift
 LIFT = 0.32
 
 
-def slerp(r0: np.ndarray, r1: np.ndarray, t: float) -> np.ndarray:
-    from scipy.spatial.transform import Rotation, Slerp
-
-    return Slerp([0, 1], Rotation.from_matrix(np.stack([r0, r1])))(t).as_matrix()
-
-
-class GraspExpert:
+class GraspExpert(ScriptedExpert):
     """Batched over the env's sub-envs; re-plans the grasp from the live object pose until the fingers close."""
 
-    def __init__(self, env):
-        self.env: DexEnv = env.unwrapped
-        self.t = 0
+    segments = SEGMENTS
+    phase_of_segment = PHASE_OF_SEGMENT
 
     def grasp_pose(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """World wrist position and rotation of the grasp for sub-env i."""
@@ -77,33 +70,11 @@ class GraspExpert:
             return 0.5 * (abs(d_local[0]) * ex + abs(d_local[1]) * ey)
         return 0.5 * min(ex, ey)
 
-    def reset(self) -> None:
-        """Call after env.reset: records the start pose; grasps are re-planned from the live object pose until the
-        fingers start closing, so a nudged or settling object is still grasped where it is."""
-        env = self.env
-        self.t = 0
-        hs = env.hand_state()
-        self.start = [(hs["wrist_pos"][i].cpu().numpy(), quat_to_matrix(hs["wrist_quat"][i : i + 1])[0].cpu().numpy())
-                      for i in range(env.num_envs)]
-        self.frozen: list[tuple] = [None] * env.num_envs
-
-    @property
-    def horizon(self) -> int:
-        return sum(SEGMENTS.values())
-
-    def segment(self, t: int) -> tuple[str, float]:
-        """(segment name, progress in (0, 1]) of control step t."""
-        for name, n in SEGMENTS.items():
-            if t < n:
-                return name, (t + 1) / n
-            t -= n
-        return "hold", 1.0
-
     def act(self, obs=None) -> tuple[torch.Tensor, list[str]]:
         """The next `pd_wrist_pose` action (num_envs, 15) and each env's phase label."""
         seg, s = self.segment(self.t)
         self.t += 1
-        smooth = 0.5 - 0.5 * np.cos(np.pi * s)
+        smooth = self.smooth(s)
         rows = []  # (position, rotation, finger targets) per sub-env
         for i in range(self.env.num_envs):
             if seg in ("pre", "approach") or self.frozen[i] is None:
@@ -111,7 +82,7 @@ class GraspExpert:
             pos, rot = self.frozen[i]
             pre = pos + np.array([0.0, 0.0, GRASP["back_off"]])  # come down from above: the thumb stands out front
             if seg == "pre":
-                p0, r0 = self.start[i]
+                p0, r0 = self.start[0][i]
                 p, r, f = p0 + smooth * (pre - p0), slerp(r0, rot, smooth), PRESHAPE * smooth
             elif seg == "approach":
                 p, r, f = pre + s * (pos - pre), rot, PRESHAPE

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dexenvs.base import DexEnv, hand_rotation
-from dexenvs.experts.grasp import OPEN, slerp
+from dexenvs.base import hand_rotation
+from dexenvs.experts.base import OPEN, ScriptedExpert, slerp
 from dexenvs.robots import quat_to_matrix
 
 SEGMENTS = dict(pre=20, approach=15, squeeze=10, lift=30, hold=20)
@@ -27,16 +27,14 @@ MIN_Z = 0.05
 LIFT = 0.25
 
 
-class LiftExpert:
+class LiftExpert(ScriptedExpert):
+    segments = SEGMENTS
+    phase_of_segment = PHASE_OF_SEGMENT
+
     def __init__(self, env, hands: tuple[int, ...] = (0, 1)):
         """`hands`: which hands act; the others stay where they start (hands=(1,) is the one-hand variant)."""
-        self.env: DexEnv = env.unwrapped
+        super().__init__(env)
         self.hands = hands
-        self.t = 0
-
-    @property
-    def horizon(self) -> int:
-        return sum(SEGMENTS.values())
 
     def grasp_poses(self, i: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per hand: wrist position at contact, wrist rotation, and the outward normal of its end face."""
@@ -75,28 +73,11 @@ class LiftExpert:
             cls._faces[key] = np.array([end * x.max(), near[:, 1].mean(), near[:, 2].mean()])
         return cls._faces[key]
 
-    def reset(self) -> None:
-        env = self.env
-        self.t = 0
-        self.start = []
-        for k in range(len(env._hands)):
-            hs = env.hand_state(k)
-            self.start.append([(hs["wrist_pos"][i].cpu().numpy(), quat_to_matrix(hs["wrist_quat"][i : i + 1])[0].cpu().numpy())
-                               for i in range(env.num_envs)])
-        self.frozen = [None] * env.num_envs
-
-    def segment(self, t: int) -> tuple[str, float]:
-        for name, n in SEGMENTS.items():
-            if t < n:
-                return name, (t + 1) / n
-            t -= n
-        return "hold", 1.0
-
     def act(self, obs=None) -> tuple[torch.Tensor, list[tuple[str, ...]]]:
         """Next action (num_envs, 15 * hands) and, per env, each hand's phase label."""
         seg, s = self.segment(self.t)
         self.t += 1
-        smooth = 0.5 - 0.5 * np.cos(np.pi * s)
+        smooth = self.smooth(s)
         up = np.array([0.0, 0.0, 1.0])
         per_hand = [[] for _ in self.env._hands]
         labels = []

@@ -26,16 +26,8 @@ class DexGraspEnv(DexEnv):
     object_categories = ("can", "bottle", "mug", "cup", "box")
     workspace = Workspace(x=(-0.08, 0.10), y=(-0.12, 0.12))
     max_dense_reward = 6.0
-
-    def _initialize_task(self, env_idx, options):
-        if not hasattr(self, "hold_steps"):
-            self.hold_steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
-        self.hold_steps[env_idx] = 0
-
-    def _goal(self) -> torch.Tensor:
-        goal = self.obj_center().clone()
-        goal[:, 2] = self._init_obj_z + LIFT_HEIGHT
-        return goal
+    lift_height = LIFT_HEIGHT
+    hold_steps_required = HOLD_STEPS
 
     def _held(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(lifted, near_hand, moving_with_hand) per env, from geometry and velocities (cheap, batched, once a step)."""
@@ -54,15 +46,14 @@ class DexGraspEnv(DexEnv):
             snap["tip_dist"] = self.distance_to_object(snap["fingertips0"])
         return snap["tip_dist"]
 
-    def _after_control_step(self):
-        super()._after_control_step()
+    def _holding(self) -> torch.Tensor:
         lifted, near, with_hand = self._held()
-        self.hold_steps = torch.where(lifted & near & with_hand, self.hold_steps + 1, torch.zeros_like(self.hold_steps))
+        return lifted & near & with_hand
 
     def evaluate(self):
         lifted, near, with_hand = self._held()
         return dict(
-            success=self.hold_steps >= HOLD_STEPS,
+            success=self.hold_steps >= self.hold_steps_required,
             fail=self.snapshot()["obj_pos"][:, 2] < -0.1,
             lifted=lifted,
             held=near & with_hand,

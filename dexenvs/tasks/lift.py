@@ -27,6 +27,8 @@ class DexLiftEnv(DexEnv):
     default_robots = ("floating_inspire_hand_left", "floating_inspire_hand_right")
     workspace = Workspace(x=(0.0, 0.08), y=(-0.04, 0.04), yaw=(np.pi / 2 - 0.3, np.pi / 2 + 0.3))
     max_dense_reward = 6.0
+    lift_height = LIFT_HEIGHT
+    hold_steps_required = HOLD_STEPS
     render_eye = (-0.75, -0.55, 0.65)
     render_target = (0.0, 0.0, 0.12)
 
@@ -38,16 +40,6 @@ class DexLiftEnv(DexEnv):
         rot = torch.as_tensor(hand_rotation(fingers=(1, 0, 0), palm=(0, -side, 0), palm_sign=self._hands[hand_idx].palm_sign),
                               dtype=torch.float32, device=self.device).expand(b, 3, 3)
         return pos, rot
-
-    def _initialize_task(self, env_idx, options):
-        if not hasattr(self, "hold_steps"):
-            self.hold_steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
-        self.hold_steps[env_idx] = 0
-
-    def _goal(self) -> torch.Tensor:
-        goal = self.obj_center().clone()
-        goal[:, 2] = self._init_obj_z + LIFT_HEIGHT
-        return goal
 
     def tilt(self) -> torch.Tensor:
         return torch.acos(self.snapshot()["obj_rot"][:, 2, 2].clamp(-1, 1))
@@ -64,10 +56,8 @@ class DexLiftEnv(DexEnv):
             snap["touching"] = torch.stack(cols, -1)
         return snap["touching"]
 
-    def _after_control_step(self):
-        super()._after_control_step()
-        ok = self._lifted() & self.touching().all(-1) & (self.tilt() < MAX_TILT)
-        self.hold_steps = torch.where(ok, self.hold_steps + 1, torch.zeros_like(self.hold_steps))
+    def _holding(self) -> torch.Tensor:
+        return self._lifted() & self.touching().all(-1) & (self.tilt() < MAX_TILT)
 
     def _lifted(self) -> torch.Tensor:
         return self.obj_center()[:, 2] - self._init_obj_z >= LIFT_HEIGHT
@@ -75,7 +65,7 @@ class DexLiftEnv(DexEnv):
     def evaluate(self):
         touching = self.touching()
         return dict(
-            success=self.hold_steps >= HOLD_STEPS,
+            success=self.hold_steps >= self.hold_steps_required,
             fail=self.snapshot()["obj_pos"][:, 2] < -0.1,
             lifted=self._lifted(),
             both_hands=touching.all(-1),
