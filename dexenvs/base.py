@@ -2,22 +2,22 @@
 
 What the base owns, so tasks do not repeat it:
 - embodiments by `robot_uids` (floating Inspire hands with the `pd_wrist_pose` mode, or ManiSkill's `xarm7_ability`);
-- the scenario model: `reset(options={"scenario": ...})` or a sample from `split`; `info["scenario_*"]` reports it;
+- the scenario model: `reset(options={"scenario": ...})` or a sample from `split`; `info["scenario"]` reports it;
 - the scene: table top at z = 0 with the environment's material, a backdrop, lighting, the scenario's object;
 - observations: agent qpos/qvel, wrist pose, fingertip positions, object pose and velocity, task goal; a 128x128 head
   camera for `rgb`/`rgbd`;
 - guards: unknown kwargs and non-finite actions raise errors that say what is valid.
 
 A task sets `task_name`, `object_categories`, `workspace`, `lift_height`, implements `_holding` (its success condition
-at one step), `evaluate`, `compute_dense_reward`, and may
-override `_initial_wrist_pose` and `_initialize_task`.
+at one step), `evaluate` (adding its own terms to `_base_eval()`), `compute_dense_reward`, and may override
+`_initial_wrist_pose`.
 """
 
 from __future__ import annotations
 
 import inspect
 import zlib
-from typing import Any, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -55,18 +55,6 @@ def hand_rotation(fingers, palm, palm_sign: float = 1.0) -> np.ndarray:
     return np.stack([np.cross(y, z), y, z], axis=1)
 
 
-def _palm_down_rotation(yaw: float) -> np.ndarray:
-    """Wrist rotation with the palm facing the table and the fingers pointing along +x rotated by `yaw`."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    rz = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
-    return rz @ PALM_DOWN
-
-
-# Hand base frame (measured from the URDF): fingers extend along +y, the palm faces +z, the thumb sits on +x. Palm down
-# with the fingers along world +x: columns are the base axes in the world.
-PALM_DOWN = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
-
-
 def _object_color(object_id: str) -> list[float]:
     h = zlib.crc32(object_id.encode())
     hue = (h % 360) / 360.0
@@ -88,6 +76,7 @@ class DexEnv(BaseEnv):
     max_episode_steps: int = 100
     lift_height: float = 0.0  # the goal is the object's rest centre raised by this much
     hold_steps_required: int = 10  # success = the task's condition held this many consecutive control steps
+    max_dense_reward: float = 1.0
 
     default_robots: tuple[str, ...] = ("floating_inspire_hand_right",)
 
@@ -204,7 +193,7 @@ class DexEnv(BaseEnv):
     def _load_scene(self, options: dict):
         self._assets = [obj_lib.get_object(s.object_id) for s in self.scenarios]
         envs = [env_lib.get_environment(s.env_id) for s in self.scenarios]
-        tables, walls, objs = [], [], []
+        tables, objs = [], []
         for i, (asset, e) in enumerate(zip(self._assets, envs)):
             tb = self.scene.create_actor_builder()
             tmat = sapien.render.RenderMaterial(base_color=list(e.table.color), roughness=e.table.roughness,
@@ -224,7 +213,7 @@ class DexEnv(BaseEnv):
             wb.add_box_visual(sapien.Pose([0, 0, -TABLE_HEIGHT - 0.01]), [2.0, 2.0, 0.01], material=bmat)
             wb.initial_pose = sapien.Pose()
             wb.set_scene_idxs([i])
-            walls.append(wb.build_kinematic(name=f"backdrop-{i}"))
+            wb.build_kinematic(name=f"backdrop-{i}")
 
             objs.append(self._build_object(asset, i))
         self.table = Actor.merge(tables, name="table")
@@ -270,9 +259,8 @@ class DexEnv(BaseEnv):
                 hand.robot.set_qvel(torch.zeros((b, qpos.shape[-1]), device=self.device))
                 continue
             pos, rot = self._initial_wrist_pose(k, env_idx)
-            qpos = hand.robot.get_qpos()[env_idx].clone()
-            passive = torch.tensor(hand.keyframes["palm_side"].qpos[0], dtype=qpos.dtype, device=self.device)
-            qpos[:] = passive
+            # fingers open, mimic joints consistent (ManiSkill's keyframe), root joints from the wrist pose
+            qpos = torch.tensor(hand.keyframes["palm_side"].qpos[0], dtype=torch.float32, device=self.device).repeat(b, 1)
             qpos[:, :6] = pose_to_root_joints(pos, rot, torch.zeros((b, 6), device=self.device), hand.hand_side)
             hand.robot.set_qpos(qpos)
             hand.robot.set_qvel(torch.zeros_like(qpos))
@@ -280,17 +268,14 @@ class DexEnv(BaseEnv):
         if not hasattr(self, "hold_steps"):
             self.hold_steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
         self.hold_steps[env_idx] = 0
-        self._initialize_task(env_idx, options)
 
     def _initial_wrist_pose(self, hand_idx: int, env_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """World wrist position (b,3) and rotation (b,3,3) at reset; default: palm down 0.3 m above the table centre."""
         b = len(env_idx)
         pos = torch.tensor([-0.05, 0.0, 0.30], device=self.device).expand(b, 3)
-        rot = torch.as_tensor(_palm_down_rotation(0.0), dtype=torch.float32, device=self.device).expand(b, 3, 3)
+        rot = torch.as_tensor(hand_rotation(fingers=(1, 0, 0), palm=(0, 0, -1), palm_sign=self._hands[hand_idx].palm_sign),
+                              dtype=torch.float32, device=self.device).expand(b, 3, 3)
         return pos, rot
-
-    def _initialize_task(self, env_idx: torch.Tensor, options: dict) -> None:
-        """Task-specific episode state (goals, counters)."""
 
     # ------------------------------------------------------------------ step guards
     def step(self, action):
@@ -374,6 +359,17 @@ class DexEnv(BaseEnv):
         """World position of the object's bounding-box centre (the actor frame sits at its base)."""
         return self.snapshot()["obj_center"]
 
+    def lift_amount(self) -> torch.Tensor:
+        """How far (m) the object's centre is above where it rested at reset."""
+        return self.obj_center()[:, 2] - self._init_obj_z
+
+    def _base_eval(self) -> dict:
+        """The evaluate() terms every task shares: success (the task condition held long enough), fail (the object
+        left the table), lift_height and the hold counter."""
+        return dict(success=self.hold_steps >= self.hold_steps_required,
+                    fail=self.snapshot()["obj_pos"][:, 2] < -0.1,
+                    lift_height=self.lift_amount(), hold_steps=self.hold_steps.clone())
+
     # palm centre and its four corners-ish, in the hand base frame (palm surface at |z| = 0.027, fingers along +y)
     _PALM_LOCAL = torch.tensor([[0.0, 0.05, 0.027], [0.03, 0.02, 0.027], [-0.03, 0.02, 0.027], [0.03, 0.09, 0.027],
                                 [-0.03, 0.09, 0.027]])
@@ -424,5 +420,3 @@ class DexEnv(BaseEnv):
 
     def compute_normalized_dense_reward(self, obs: Any, action: torch.Tensor, info: dict):
         return self.compute_dense_reward(obs=obs, action=action, info=info) / self.max_dense_reward
-
-    max_dense_reward: float = 1.0

@@ -114,9 +114,9 @@ def root_joints_to_pose(q: torch.Tensor, side: str = "right") -> tuple[torch.Ten
         return torch.stack([t.cos(), -t.sin(), zero, t.sin(), t.cos(), zero, zero, zero, one], -1).reshape(-1, 3, 3)
 
     rc = rx(a) @ ry(b) @ rz(c)
-    r_mount = quat_to_matrix(torch.tensor(ROOT_MOUNT_Q).to(q))
-    rot = r_mount @ rc @ quat_to_matrix(_BASE_OFFSET_Q[side].to(q))
-    pos = (r_mount @ (q[:, :3] + (rc @ _BASE_OFFSET_P.to(q).unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)).squeeze(-1)
+    mount_t, off_t, p_off = _constants(q, side)
+    rot = mount_t.T @ rc @ off_t.T
+    pos = (q[:, :3] + rc @ p_off) @ mount_t
     return pos, rot
 
 
@@ -130,16 +130,15 @@ class WristPoseController(PDJointPosController):
         low = np.concatenate([WORKSPACE_LOW, -np.ones(6, dtype=np.float32)])
         high = np.concatenate([WORKSPACE_HIGH, np.ones(6, dtype=np.float32)])
         self.single_action_space = spaces.Box(low, high, dtype=np.float32)
+        self._max_step = torch.tensor(MAX_STEP, device=self.device) / self._control_freq
 
     def set_action(self, action: torch.Tensor):
         action = self._preprocess_action(action)
+        qpos = self.qpos
         rot = rot6d_to_matrix(action[:, 3:9])
-        root = pose_to_root_joints(action[:, :3], rot, self.qpos[:, :6], self.config.side)
+        root = pose_to_root_joints(action[:, :3], rot, qpos[:, :6], self.config.side)
         # rate limit, as a real arm's controller would: a pose far from the hand is approached over several steps
         # instead of being reached in one 50 ms step (which slams the hand into the table and destabilizes PhysX)
-        qpos = self.qpos
-        if not hasattr(self, "_max_step"):
-            self._max_step = torch.tensor(MAX_STEP, dtype=root.dtype, device=root.device) / self._control_freq
         root = qpos[:, :6] + (root - qpos[:, :6]).clamp(-self._max_step, self._max_step)
         self._step = 0
         self._start_qpos = qpos
@@ -204,6 +203,7 @@ def _with_wrist_pose(cls):
 
 InspireHandRight = _with_wrist_pose(FloatingInspireHandRight)
 InspireHandLeft = _with_wrist_pose(FloatingInspireHandLeft)
+
 
 @register_agent()
 class XArm7AbilityHand(XArm7Ability):

@@ -33,7 +33,7 @@ class DexGraspEnv(DexEnv):
         """(lifted, near_hand, moving_with_hand) per env, from geometry and velocities (cheap, batched, once a step)."""
         snap = self.snapshot()
         if "held" not in snap:
-            lifted = snap["obj_center"][:, 2] - self._init_obj_z >= LIFT_HEIGHT
+            lifted = self.lift_amount() >= LIFT_HEIGHT
             # at least two fingertips within 2 cm of the object's bounding box: the hand is around it, not beside it
             near = (self.tip_distances() < 0.02).sum(-1) >= 2
             with_hand = (snap["obj_linvel"] - snap["wrist_linvel0"]).norm(dim=-1) < 0.5
@@ -52,14 +52,7 @@ class DexGraspEnv(DexEnv):
 
     def evaluate(self):
         lifted, near, with_hand = self._held()
-        return dict(
-            success=self.hold_steps >= self.hold_steps_required,
-            fail=self.snapshot()["obj_pos"][:, 2] < -0.1,
-            lifted=lifted,
-            held=near & with_hand,
-            lift_height=self.obj_center()[:, 2] - self._init_obj_z,
-            hold_steps=self.hold_steps.clone(),
-        )
+        return dict(self._base_eval(), lifted=lifted, held=near & with_hand)
 
     def compute_dense_reward(self, obs, action, info):
         tip_d = self.tip_distances().mean(-1)

@@ -49,9 +49,8 @@ class DexLiftEnv(DexEnv):
         snap = self.snapshot()
         if "touching" not in snap:
             cols = []
-            for k, hand in enumerate(self._hands):
-                palm = self.palm_points(k)
-                pts = torch.cat([palm, snap[f"fingertips{k}"]], 1)
+            for k in range(len(self._hands)):
+                pts = torch.cat([self.palm_points(k), snap[f"fingertips{k}"]], 1)
                 cols.append((self.distance_to_object(pts) < 0.02).any(-1))
             snap["touching"] = torch.stack(cols, -1)
         return snap["touching"]
@@ -60,19 +59,10 @@ class DexLiftEnv(DexEnv):
         return self._lifted() & self.touching().all(-1) & (self.tilt() < MAX_TILT)
 
     def _lifted(self) -> torch.Tensor:
-        return self.obj_center()[:, 2] - self._init_obj_z >= LIFT_HEIGHT
+        return self.lift_amount() >= LIFT_HEIGHT
 
     def evaluate(self):
-        touching = self.touching()
-        return dict(
-            success=self.hold_steps >= self.hold_steps_required,
-            fail=self.snapshot()["obj_pos"][:, 2] < -0.1,
-            lifted=self._lifted(),
-            both_hands=touching.all(-1),
-            tilt=self.tilt(),
-            lift_height=self.obj_center()[:, 2] - self._init_obj_z,
-            hold_steps=self.hold_steps.clone(),
-        )
+        return dict(self._base_eval(), lifted=self._lifted(), both_hands=self.touching().all(-1), tilt=self.tilt())
 
     def compute_dense_reward(self, obs, action, info):
         reach = torch.stack([1 - torch.tanh(5.0 * self.distance_to_object(self.palm_points(k)).min(-1).values)
