@@ -12,9 +12,10 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import tyro
+
+from dexenvs.experts import TaskName
 
 SPLITS = ("train", "test_objects", "test_oep")
 
@@ -23,21 +24,22 @@ def _run(task: str, split: str, seeds: list[int]) -> list[tuple[str, bool]]:
     import gymnasium as gym
 
     import dexenvs  # noqa: F401
-    from dexenvs.experts import EXPERTS, rollout
+    from dexenvs.experts import EXPERTS, episode_options, rollout
 
     env_id, cls = EXPERTS[task]
     env = gym.make(env_id, split=split).unwrapped
     expert = cls(env)
     out = []
     for s in seeds:
-        ok = bool(rollout(env, expert, seed=s)["success"][0])
-        out.append((str(env.scenarios[0]), ok))
+        options = episode_options(task, s)
+        ok = bool(rollout(env, expert, seed=s, options=options)["success"][0])
+        out.append((str(env.scenarios[0]) + (f"|giver={options['giver']}" if options else ""), ok))
     return out
 
 
 @dataclass
 class Args:
-    task: Literal["grasp", "lift"] = "grasp"
+    task: TaskName = "grasp"
     episodes: int = 50
     workers: int = 2
     out: Path = Path("benchmarks/results")

@@ -19,7 +19,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -27,12 +26,12 @@ import torch
 import tyro
 
 import dexenvs  # noqa: F401
-from dexenvs.experts import EXPERTS
+from dexenvs.experts import EXPERTS, TaskName
 
 
 @dataclass
 class Args:
-    task: Literal["grasp", "lift"] = "grasp"
+    task: TaskName = "grasp"
     steps: int = 600
     """control steps per measurement"""
     repeats: int = 3

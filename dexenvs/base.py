@@ -242,10 +242,7 @@ class DexEnv(BaseEnv):
     # ------------------------------------------------------------------ episodes
     def _initialize_episode(self, env_idx: torch.Tensor, options: dict):
         b = len(env_idx)
-        idx = env_idx.tolist()
-        poses = [self.space.pose(self.scenarios[i].pose_id) for i in idx]
-        xyz = torch.tensor([[x, y, 1e-3] for x, y, _ in poses], device=self.device)
-        yaw = torch.tensor([p[2] for p in poses], device=self.device)
+        xyz, yaw = self._object_start(env_idx)
         q = torch.stack([torch.cos(yaw / 2), torch.zeros_like(yaw), torch.zeros_like(yaw), torch.sin(yaw / 2)], -1)
         self.obj.set_pose(Pose.create_from_pq(xyz, q))
         self.obj.set_linear_velocity(torch.zeros((b, 3), device=self.device))
@@ -268,6 +265,25 @@ class DexEnv(BaseEnv):
         if not hasattr(self, "hold_steps"):
             self.hold_steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
         self.hold_steps[env_idx] = 0
+
+    def scenario_poses(self, env_idx: torch.Tensor) -> torch.Tensor:
+        """(b, 3): the scenario pose (x, y, yaw) of each of these sub-envs."""
+        return torch.tensor([self.space.pose(self.scenarios[i].pose_id) for i in env_idx.tolist()], device=self.device)
+
+    def _object_start(self, env_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where the object's actor frame (its base) starts, (b,3), and its yaw (b,); default: on the table top at
+        the scenario pose."""
+        p = self.scenario_poses(env_idx)
+        return torch.cat([p[:, :2], torch.full_like(p[:, :1], 1e-3)], -1), p[:, 2]
+
+    def _side_wrist_pose(self, hand_idx: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A two-hand task's start pose: the hand out at its own side (left on +y), palm toward the middle, fingers
+        forward, thumb up."""
+        side = 1.0 if self._hands[hand_idx].hand_side == "left" else -1.0
+        pos = torch.tensor([-0.05, side * 0.38, 0.25], device=self.device).expand(b, 3)
+        rot = torch.as_tensor(hand_rotation(fingers=(1, 0, 0), palm=(0, -side, 0), palm_sign=self._hands[hand_idx].palm_sign),
+                              dtype=torch.float32, device=self.device).expand(b, 3, 3)
+        return pos, rot
 
     def _initial_wrist_pose(self, hand_idx: int, env_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """World wrist position (b,3) and rotation (b,3,3) at reset; default: palm down 0.3 m above the table centre."""

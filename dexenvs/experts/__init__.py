@@ -5,12 +5,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from dexenvs.experts.grasp import GraspExpert
+from dexenvs.experts.handover import HandoverExpert
 from dexenvs.experts.lift import LiftExpert
 
-EXPERTS = {"grasp": ("DexGrasp-v0", GraspExpert), "lift": ("DexLift-v0", LiftExpert)}
+TaskName = Literal["grasp", "lift", "handover"]
+EXPERTS = {"grasp": ("DexGrasp-v0", GraspExpert), "lift": ("DexLift-v0", LiftExpert),
+           "handover": ("DexHandover-v0", HandoverExpert)}
+
+
+def episode_options(task: str, seed: int) -> dict | None:
+    """Reset options of episode `seed` in expert runs: handover episodes alternate the giving hand."""
+    return {"giver": ("right", "left")[seed % 2]} if task == "handover" else None
 
 
 def rollout(env, expert, seed=None, options=None) -> dict:

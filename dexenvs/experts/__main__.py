@@ -14,17 +14,17 @@ import gymnasium as gym
 import tyro
 
 import dexenvs  # noqa: F401  (registers the tasks)
-from dexenvs.experts import EXPERTS, rollout
+from dexenvs.experts import EXPERTS, TaskName, episode_options, rollout
 
 
 @dataclass
 class Args:
-    task: Literal["grasp", "lift"] = "grasp"
+    task: TaskName = "grasp"
     episodes: int = 5
     split: Literal["train", "test_objects", "test_oep"] = "train"
     seed: int = 0
     video_dir: Path | None = Path("videos")
-    """where mp4s go; pass --no-video-dir (None) to skip rendering"""
+    """where mp4s go; `--video-dir None` skips rendering"""
 
 
 def main(args: Args) -> float:
@@ -39,10 +39,11 @@ def main(args: Args) -> float:
     expert = expert_cls(env.unwrapped)
     wins, t0 = 0, time.perf_counter()
     for ep in range(args.episodes):
-        out = rollout(env, expert, seed=args.seed + ep)
+        options = episode_options(args.task, args.seed + ep)
+        out = rollout(env, expert, seed=args.seed + ep, options=options)
         ok = bool(out["success"][0])
         wins += ok
-        print(f"[{args.task}] episode {ep} {env.unwrapped.scenarios[0]}: {'success' if ok else 'FAIL'} ({out['steps']} steps)",
+        print(f"[{args.task}] episode {ep} {env.unwrapped.scenarios[0]}{f' {options}' if options else ''}: {'success' if ok else 'FAIL'} ({out['steps']} steps)",
               flush=True)
     if args.video_dir:
         env.flush_video() if hasattr(env, "flush_video") else None

@@ -33,6 +33,31 @@ PHASE_OF_SEGMENT = dict(pre="approach", approach="approach", close="grasp", lift
 LIFT = 0.32
 
 
+def side_grasp(env, i: int, approach: np.ndarray, palm_sign: float, min_z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wrist position and rotation of the thumb-palm side grasp of sub-env i's object, approached along the
+    horizontal `approach` (palm facing it, thumb on top), the wrist no lower than `min_z`."""
+    asset = env._assets[i]
+    R_obj = quat_to_matrix(env.obj.pose.q[i : i + 1])[0].cpu().numpy()
+    center = env.obj_center()[i].cpu().numpy()
+    h = asset.extents[2]
+    approach = np.asarray(approach, dtype=np.float64) / np.linalg.norm(approach)
+    # a left hand (palm_sign -1) is mirrored: its fingers point the other way for its thumb to be on top too
+    rot = hand_rotation(palm_sign * np.cross(approach, [0.0, 0.0, 1.0]), approach, palm_sign)
+    depth = _half_width(R_obj, asset, approach)
+    pos = center - rot @ np.array([0.0, GRASP["along"], palm_sign * (PALM_SURFACE + GRASP["gap"] + depth)])
+    pos[2] = max(center[2] - h / 2 + GRASP["height"] * h - GRASP["thumb_x"], min_z)
+    return pos, rot
+
+
+def _half_width(R_obj, asset, direction) -> float:
+    """Half the object's depth along a horizontal direction (boxes by their faces, round things by radius)."""
+    ex, ey, _ = asset.extents
+    d_local = R_obj.T @ direction
+    if asset.category == "box":
+        return 0.5 * (abs(d_local[0]) * ex + abs(d_local[1]) * ey)
+    return 0.5 * min(ex, ey)
+
+
 class GraspExpert(ScriptedExpert):
     """Batched over the env's sub-envs; re-plans the grasp from the live object pose until the fingers close."""
 
@@ -40,35 +65,22 @@ class GraspExpert(ScriptedExpert):
     phase_of_segment = PHASE_OF_SEGMENT
 
     def grasp_pose(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """World wrist position and rotation of the grasp for sub-env i."""
+        """World wrist position and rotation of the grasp for sub-env i: from the robot's side, boxes face-on across
+        their narrower side, objects with a handle at right angles to it."""
         env = self.env
         asset = env._assets[i]
         R_obj = quat_to_matrix(env.obj.pose.q[i : i + 1])[0].cpu().numpy()
-        center = env.obj_center()[i].cpu().numpy()
-        ex, ey, h = asset.extents
-        approach = np.array([1.0, 0.0, 0.0])  # from the robot's side
+        ex, ey, _ = asset.extents
+        approach = np.array([1.0, 0.0, 0.0])
         off = R_obj[:, :2] @ np.array(asset.center[:2])
-        if asset.category == "box":  # face-on, across the narrower side, as close to +x as possible
+        if asset.category == "box":
             k = 0 if ex <= ey else 1
             approach = np.array([R_obj[0, k], R_obj[1, k], 0.0])
-        elif np.linalg.norm(off) > 0.004:  # a handle pulls the bbox centre off the axis: approach at right angles
+        elif np.linalg.norm(off) > 0.004:  # a handle pulls the bbox centre off the axis
             handle_dir = off / np.linalg.norm(off)
             approach = np.array([-handle_dir[1], handle_dir[0], 0.0])
         approach = approach if approach[0] >= 0 else -approach
-        rot = hand_rotation(np.cross(approach, [0.0, 0.0, 1.0]), approach)  # thumb side (+x) ends up on top
-        depth = self._half_width(R_obj, asset, approach)
-        pos = center - rot @ np.array([0.0, GRASP["along"], PALM_SURFACE + GRASP["gap"] + depth])
-        pos[2] = max(center[2] - h / 2 + GRASP["height"] * h - GRASP["thumb_x"], GRASP["min_z"])
-        return pos, rot
-
-    @staticmethod
-    def _half_width(R_obj, asset, direction) -> float:
-        """Half the object's depth along a horizontal direction (boxes by their faces, round things by radius)."""
-        ex, ey, _ = asset.extents
-        d_local = R_obj.T @ direction
-        if asset.category == "box":
-            return 0.5 * (abs(d_local[0]) * ex + abs(d_local[1]) * ey)
-        return 0.5 * min(ex, ey)
+        return side_grasp(env, i, approach, env._hands[0].palm_sign, GRASP["min_z"])
 
     def act(self, obs=None) -> tuple[torch.Tensor, list[str]]:
         """The next `pd_wrist_pose` action (num_envs, 15) and each env's phase label."""

@@ -1,5 +1,6 @@
 """One module per task; importing this package registers them all."""
 from dexenvs.tasks.grasp import DexGraspEnv
+from dexenvs.tasks.handover import DexHandoverEnv
 from dexenvs.tasks.lift import DexLiftEnv
 
-__all__ = ["DexGraspEnv", "DexLiftEnv"]
+__all__ = ["DexGraspEnv", "DexHandoverEnv", "DexLiftEnv"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dexenvs.base import DexEnv, hand_rotation
+from dexenvs.base import DexEnv
 from dexenvs.registration import register
 from dexenvs.scenarios import Workspace
 
@@ -33,13 +33,7 @@ class DexLiftEnv(DexEnv):
     render_target = (0.0, 0.0, 0.12)
 
     def _initial_wrist_pose(self, hand_idx, env_idx):
-        b = len(env_idx)
-        side = 1.0 if self._hands[hand_idx].hand_side == "left" else -1.0  # left hand on +y
-        pos = torch.tensor([-0.05, side * 0.38, 0.25], device=self.device).expand(b, 3)
-        # palm toward the middle, fingers forward (+x), thumb up
-        rot = torch.as_tensor(hand_rotation(fingers=(1, 0, 0), palm=(0, -side, 0), palm_sign=self._hands[hand_idx].palm_sign),
-                              dtype=torch.float32, device=self.device).expand(b, 3, 3)
-        return pos, rot
+        return self._side_wrist_pose(hand_idx, len(env_idx))
 
     def tilt(self) -> torch.Tensor:
         return torch.acos(self.snapshot()["obj_rot"][:, 2, 2].clamp(-1, 1))
