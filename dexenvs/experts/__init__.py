@@ -12,9 +12,10 @@ import torch
 from dexenvs.experts.grasp import GraspExpert
 from dexenvs.experts.handover import HandoverExpert
 from dexenvs.experts.lift import LiftExpert
+from dexenvs.experts.pour import PourExpert
 
-TaskName = Literal["grasp", "lift", "handover"]
-EXPERTS = {"grasp": ("DexGrasp-v0", GraspExpert), "lift": ("DexLift-v0", LiftExpert),
+TaskName = Literal["grasp", "pour", "lift", "handover"]
+EXPERTS = {"grasp": ("DexGrasp-v0", GraspExpert), "pour": ("DexPour-v0", PourExpert), "lift": ("DexLift-v0", LiftExpert),
            "handover": ("DexHandover-v0", HandoverExpert)}
 
 

@@ -2,5 +2,6 @@
 from dexenvs.tasks.grasp import DexGraspEnv
 from dexenvs.tasks.handover import DexHandoverEnv
 from dexenvs.tasks.lift import DexLiftEnv
+from dexenvs.tasks.pour import DexPourEnv
 
-__all__ = ["DexGraspEnv", "DexHandoverEnv", "DexLiftEnv"]
+__all__ = ["DexGraspEnv", "DexHandoverEnv", "DexLiftEnv", "DexPourEnv"]
