@@ -8,7 +8,7 @@ import torch
 import dexenvs  # noqa: F401
 
 
-TASKS = {"DexGrasp-v0": 1, "DexLift-v0": 2}  # env id -> hands
+TASKS = {"DexGrasp-v0": 1, "DexPour-v0": 1, "DexLift-v0": 2, "DexHandover-v0": 2}  # env id -> hands
 
 
 @pytest.fixture(scope="module", params=list(TASKS))
@@ -129,6 +129,36 @@ def test_bad_reset_input(env):
 def test_lift_bad_robot_count():
     with pytest.raises(ValueError, match="needs 2 robot"):
         gym.make("DexLift-v0", robot_uids="floating_inspire_hand_right")
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, words",
+    [
+        ("DexHandover-v0", dict(giver="middle"), ["middle", "right", "left"]),
+        ("DexPour-v0", dict(num_particles=3), ["num_particles", "8..20"]),
+        ("DexPour-v0", dict(target="plate_00"), ["plate_00", "bowl_00"]),
+    ],
+)
+def test_task_option_errors(env_id, kwargs, words):
+    with pytest.raises(ValueError) as ei:
+        gym.make(env_id, **kwargs)
+    for w in words:
+        assert w in str(ei.value)
+
+
+def test_handover_giver_reset_option():
+    e = gym.make("DexHandover-v0")
+    with pytest.raises(ValueError, match="valid"):
+        e.reset(seed=0, options={"giver": "both"})
+    for giver in ("right", "left"):
+        _, info = e.reset(seed=0, options={"giver": giver})
+        u = e.unwrapped
+        assert info["giver"] == giver and u._hands[u.giver].hand_side == giver
+        # the object starts on the giver's palm, off the table and within the giver's reach
+        assert u.object_bottom().item() > 0.1
+        assert u.distance_to_object(u.palm_points(u.giver)).min().item() < 0.02
+        assert u.distance_to_object(u.palm_points(u.receiver)).min().item() > 0.2
+    e.close()
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

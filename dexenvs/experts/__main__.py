@@ -1,4 +1,4 @@
-"""Scripted-expert rollouts with videos: `python -m dexenvs.experts --task grasp --episodes 5`.
+"""Scripted-expert rollouts with videos: `python -m dexenvs.experts` (all four tasks) or `--task pour --episodes 5`.
 
 Prints each episode's scenario and success, the success rate, and writes one mp4 per episode.
 """
@@ -19,38 +19,49 @@ from dexenvs.experts import EXPERTS, TaskName, episode_options, rollout
 
 @dataclass
 class Args:
-    task: TaskName = "grasp"
-    episodes: int = 5
+    task: TaskName | Literal["all"] = "all"
+    """one task, or all four in turn"""
+    episodes: int = 2
+    """episodes per task"""
     split: Literal["train", "test_objects", "test_oep"] = "train"
     seed: int = 0
     video_dir: Path | None = Path("videos")
     """where mp4s go; `--video-dir None` skips rendering"""
 
 
-def main(args: Args) -> float:
+def main(args: Args) -> dict[str, float]:
+    """Runs the expert of each requested task; returns its success rate per task."""
+    tasks = list(EXPERTS) if args.task == "all" else [args.task]
+    rates = {task: run_task(task, args) for task in tasks}
+    if len(tasks) > 1:
+        print("expert success: " + ", ".join(f"{t} {r:.0%}" for t, r in rates.items()))
+    return rates
+
+
+def run_task(task: str, args: Args) -> float:
     from mani_skill.utils.wrappers.record import RecordEpisode
 
-    env_id, expert_cls = EXPERTS[args.task]
+    env_id, expert_cls = EXPERTS[task]
     env = gym.make(env_id, split=args.split, render_mode="rgb_array" if args.video_dir else None,
                    num_envs=1).unwrapped
     if args.video_dir:
-        env = RecordEpisode(env, str(args.video_dir / args.task), save_trajectory=False, save_video=True,
+        env = RecordEpisode(env, str(args.video_dir / task), save_trajectory=False, save_video=True,
                             video_fps=env.control_freq, info_on_video=False, max_steps_per_video=env.max_episode_steps)
     expert = expert_cls(env.unwrapped)
     wins, t0 = 0, time.perf_counter()
     for ep in range(args.episodes):
-        options = episode_options(args.task, args.seed + ep)
+        options = episode_options(task, args.seed + ep)
         out = rollout(env, expert, seed=args.seed + ep, options=options)
         ok = bool(out["success"][0])
         wins += ok
-        print(f"[{args.task}] episode {ep} {env.unwrapped.scenarios[0]}{f' {options}' if options else ''}: {'success' if ok else 'FAIL'} ({out['steps']} steps)",
+        print(f"[{task}] episode {ep} {env.unwrapped.scenarios[0]}{f' {options}' if options else ''}: {'success' if ok else 'FAIL'} ({out['steps']} steps)",
               flush=True)
     if args.video_dir:
         env.flush_video() if hasattr(env, "flush_video") else None
         env.close()
     rate = wins / args.episodes
-    print(f"[{args.task}] expert success {wins}/{args.episodes} = {rate:.0%} on split {args.split} "
-          f"({time.perf_counter() - t0:.1f} s)" + (f"; videos in {args.video_dir / args.task}" if args.video_dir else ""))
+    print(f"[{task}] expert success {wins}/{args.episodes} = {rate:.0%} on split {args.split} "
+          f"({time.perf_counter() - t0:.1f} s)" + (f"; videos in {args.video_dir / task}" if args.video_dir else ""))
     return rate
 
 

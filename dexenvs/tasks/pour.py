@@ -149,6 +149,12 @@ class DexPourEnv(DexEnv):
         height = pts[..., 2] - bowl[:, None, 2]
         return (radial < self._bowl_inner) & (height < self._bowl_height + 0.01) & (height > 0.0)
 
+    def _get_obs_extra(self, info: dict):
+        obs = super()._get_obs_extra(info)
+        obs["bowl_pos"] = self.bowl_position()
+        obs["particle_pos"] = self.particle_positions().reshape(self.num_envs, -1)
+        return obs
+
     def _terms(self) -> dict:
         snap = self.snapshot()
         if "terms" not in snap:
