@@ -96,6 +96,14 @@ class DexEnv(BaseEnv):
         if len(robots) != len(self.default_robots):
             raise ValueError(f"{type(self).__name__} needs {len(self.default_robots)} robot(s), got {robots}; "
                              f"default: {self.default_robots}")
+        if len(robots) > 1:
+            if any(not ROBOTS[r].floating for r in robots):
+                # ManiSkill 3.0.1's only arm + dexterous hand is xArm7 + a right Ability hand: no left-handed arm to pair
+                raise ValueError(f"{type(self).__name__} is a two-hand task: it takes the floating hands only "
+                                 f"({list(self.default_robots)}); ManiSkill ships no left arm + hand to pair with "
+                                 f"xarm7_ability")
+            if sorted(ROBOTS[r].hand_side for r in robots) != ["left", "right"]:
+                raise ValueError(f"{type(self).__name__} needs one left and one right hand, got {robots}")
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; valid splits: {list(SPLITS)}")
         self.robot_names = robots

@@ -91,13 +91,25 @@ def test_rgb_observation_renders(env_id):
     e.close()
 
 
-def test_arm_embodiment_steps():
-    e = gym.make("DexGrasp-v0", robot_uids="xarm7_ability")
+@pytest.mark.parametrize("env_id", ["DexGrasp-v0", "DexPour-v0"])
+def test_arm_embodiment_steps(env_id):
+    e = gym.make(env_id, robot_uids="xarm7_ability")
     obs, _ = e.reset(seed=0)
     for _ in range(20):
         obs, r, *_ = e.step(e.action_space.sample())
     assert np.isfinite(obs).all() and np.isfinite(r)
     e.close()
+
+
+@pytest.mark.parametrize("robots, words", [
+    (("xarm7_ability", "xarm7_ability"), ["two-hand", "floating"]),
+    (("floating_inspire_hand_right", "floating_inspire_hand_right"), ["one left and one right"]),
+])
+def test_two_hand_tasks_reject_unpaired_hands(robots, words):
+    for env_id in ("DexLift-v0", "DexHandover-v0"):
+        with pytest.raises(ValueError) as ei:
+            gym.make(env_id, robot_uids=robots)
+        assert all(w in str(ei.value) for w in words)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ from dexenvs.robots import quat_to_matrix
 SEGMENTS = dict(pre=18, approach=14, close=26, release=16, transfer=20, hold=16)
 RECEIVER_PHASE = dict(pre="approach", approach="approach", close="grasp", release="grasp", transfer="transfer", hold="hold")
 GIVER_PHASE = dict(pre="hold", approach="hold", close="hold", release="release", transfer="retreat", hold="retreat")
-CLEARANCE = 0.062  # receiver's wrist above the object's bottom: its pinky side (~4.5 cm below) clears the giver's palm
+CLEARANCE = 0.052  # receiver's wrist above the object's bottom: its pinky side (~4.5 cm below) just clears the giver's palm, and
+# its thumb still reaches below the rim of the shortest cans (8 cm; at 0.062 it pressed on the rim and slipped)
 GIVER_DROP = np.array([-0.04, 0.0, -0.10])  # the giver's palm goes down and back, out from under the object
 CARRY = 0.08  # the receiver lifts this much, and moves as much toward its own side
 

@@ -66,10 +66,7 @@ class DexHandoverEnv(DexEnv):
     @property
     def giver(self) -> int:
         """Index of the giving hand in the env's hands (and in the flattened action)."""
-        sides = [h.hand_side for h in self._hands]
-        if sorted(sides) != ["left", "right"]:
-            raise ValueError(f"DexHandover-v0 needs one left and one right floating hand, got {self.robot_names}")
-        return sides.index(self.giver_side)
+        return [h.hand_side for h in self._hands].index(self.giver_side)
 
     @property
     def receiver(self) -> int:
