@@ -49,6 +49,21 @@ def side_grasp(env, i: int, approach: np.ndarray, palm_sign: float, min_z: float
     return pos, rot
 
 
+def approach_and_close(seg: str, s: float, start: tuple, pos: np.ndarray, rot: np.ndarray):
+    """Wrist pose and finger targets of the side grasp's first three segments, shared by the experts that use it:
+    `pre` (from the start pose to above the grasp, thumb yawing in), `approach` (straight down onto it), `close`.
+    Returns None for any later segment."""
+    pre = pos + np.array([0.0, 0.0, GRASP["back_off"]])  # come down from above: the thumb stands out front
+    if seg == "pre":
+        smooth = ScriptedExpert.smooth(s)
+        return start[0] + smooth * (pre - start[0]), slerp(start[1], rot, smooth), PRESHAPE * smooth
+    if seg == "approach":
+        return pre + s * (pos - pre), rot, PRESHAPE
+    if seg == "close":
+        return pos, rot, PRESHAPE + s * (CLOSED - PRESHAPE)
+    return None
+
+
 def _half_width(R_obj, asset, direction) -> float:
     """Half the object's depth along a horizontal direction (boxes by their faces, round things by radius)."""
     ex, ey, _ = asset.extents
@@ -92,18 +107,7 @@ class GraspExpert(ScriptedExpert):
             if seg in ("pre", "approach") or self.frozen[i] is None:
                 self.frozen[i] = self.grasp_pose(i)
             pos, rot = self.frozen[i]
-            pre = pos + np.array([0.0, 0.0, GRASP["back_off"]])  # come down from above: the thumb stands out front
-            if seg == "pre":
-                p0, r0 = self.start[0][i]
-                p, r, f = p0 + smooth * (pre - p0), slerp(r0, rot, smooth), PRESHAPE * smooth
-            elif seg == "approach":
-                p, r, f = pre + s * (pos - pre), rot, PRESHAPE
-            elif seg == "close":
-                p, r, f = pos, rot, PRESHAPE + s * (CLOSED - PRESHAPE)
-            elif seg == "lift":
-                p, r, f = pos + smooth * np.array([0.0, 0.0, LIFT]), rot, CLOSED
-            else:
-                p, r, f = pos + np.array([0.0, 0.0, LIFT]), rot, CLOSED
-            rows.append((p, r, f))
+            lift = (smooth if seg == "lift" else 1.0) * np.array([0.0, 0.0, LIFT])
+            rows.append(approach_and_close(seg, s, self.start[0][i], pos, rot) or (pos + lift, rot, CLOSED))
         pos, rot, fingers = (torch.as_tensor(np.stack(x), dtype=torch.float32, device=self.env.device) for x in zip(*rows))
         return self.env.wrist_action(pos, rot, fingers), [PHASE_OF_SEGMENT[seg]] * self.env.num_envs

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dexenvs.experts.base import OPEN, ScriptedExpert, slerp
-from dexenvs.experts.grasp import CLOSED, GRASP, PRESHAPE, side_grasp
+from dexenvs.experts.base import OPEN, ScriptedExpert
+from dexenvs.experts.grasp import CLOSED, approach_and_close, side_grasp
 from dexenvs.robots import quat_to_matrix
 
 SEGMENTS = dict(pre=18, approach=14, close=26, release=16, transfer=20, hold=16)
@@ -66,26 +66,16 @@ class HandoverExpert(ScriptedExpert):
                 self.frozen[i] = self.receiver_grasp(i)
             pos, rot, away = self.frozen[i]
             # receiver
-            pre = pos + np.array([0.0, 0.0, GRASP["back_off"]])
             carry = CARRY * (np.array([0.0, 0.0, 1.0]) + away)
-            if seg == "pre":
-                p0, r0 = self.start[r][i]
-                rp, rr, rf = p0 + smooth * (pre - p0), slerp(r0, rot, smooth), PRESHAPE * smooth
-            elif seg == "approach":
-                rp, rr, rf = pre + s * (pos - pre), rot, PRESHAPE
-            elif seg == "close":
-                rp, rr, rf = pos, rot, PRESHAPE + s * (CLOSED - PRESHAPE)
-            elif seg == "release":
-                rp, rr, rf = pos, rot, CLOSED
-            else:
-                rp, rr, rf = pos + (smooth if seg == "transfer" else 1.0) * carry, rot, CLOSED
+            moved = 0.0 if seg == "release" else smooth if seg == "transfer" else 1.0
+            receiving = approach_and_close(seg, s, self.start[r][i], pos, rot) or (pos + moved * carry, rot, CLOSED)
             # giver
             gp, gr = self.start[g][i]
             if self.release and seg in ("release", "transfer", "hold"):
                 gp = gp + (smooth if seg == "release" else 1.0) * GIVER_DROP
             elif not self.release and seg in ("transfer", "hold"):
                 gp = gp + (smooth if seg == "transfer" else 1.0) * carry
-            rows = {r: (rp, rr, rf), g: (gp, gr, OPEN)}
+            rows = {r: receiving, g: (gp, gr, OPEN)}
             for k in (0, 1):
                 per_hand[k].append(rows[k])
             lab = {r: RECEIVER_PHASE[seg], g: GIVER_PHASE[seg] if self.release else "hold"}

@@ -11,8 +11,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from dexenvs.experts.base import slerp
-from dexenvs.experts.grasp import CLOSED, GRASP, PRESHAPE, GraspExpert
+from dexenvs.experts.grasp import CLOSED, GraspExpert, approach_and_close
 
 SEGMENTS = dict(pre=18, approach=14, close=30, transfer=30, pour=30, hold=40)
 PHASE_OF_SEGMENT = dict(pre="approach", approach="approach", close="grasp", transfer="transfer", pour="pour", hold="hold")
@@ -48,14 +47,9 @@ class PourExpert(GraspExpert):
             pos, rot = self.frozen[i][:2]
             if seg == "close" and s == 1.0:  # plan the pour from where the container sits in the closed hand
                 self.frozen[i] = (pos, rot, *self.pour_plan(i, rot))
-            pre = pos + np.array([0.0, 0.0, GRASP["back_off"]])
-            if seg == "pre":
-                p0, r0 = self.start[0][i]
-                p, r, f = p0 + smooth * (pre - p0), slerp(r0, rot, smooth), PRESHAPE * smooth
-            elif seg == "approach":
-                p, r, f = pre + s * (pos - pre), rot, PRESHAPE
-            elif seg == "close":
-                p, r, f = pos, rot, PRESHAPE + s * (CLOSED - PRESHAPE)
+            grasping = approach_and_close(seg, s, self.start[0][i], pos, rot)
+            if grasping:
+                p, r, f = grasping
             else:
                 center, shift, axis = self.frozen[i][2:]
                 # up first, then across: a straight line would sweep the container's foot through the bowl's rim
