@@ -77,6 +77,7 @@ class DexEnv(BaseEnv):
     lift_height: float = 0.0  # the goal is the object's rest centre raised by this much
     hold_steps_required: int = 10  # success = the task's condition held this many consecutive control steps
     max_dense_reward: float = 1.0
+    task_kwargs: dict = {}  # the task's own constructor options, recorded with datasets
 
     default_robots: tuple[str, ...] = ("floating_inspire_hand_right",)
 

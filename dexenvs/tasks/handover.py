@@ -49,6 +49,7 @@ class DexHandoverEnv(DexEnv):
         if giver not in GIVERS:
             raise ValueError(f"unknown giver {giver!r}; valid: {list(GIVERS)}")
         self.giver_side = giver
+        self.task_kwargs = dict(giver=giver)
         super().__init__(*args, **kwargs)
 
     def reset(self, seed=None, options=None):

@@ -49,6 +49,7 @@ class DexPourEnv(DexEnv):
             raise ValueError(f"unknown target {target!r}; valid: {list(BOWLS)}")
         self.num_particles = int(num_particles)
         self.target_id = target
+        self.task_kwargs = dict(num_particles=self.num_particles, target=target)
         super().__init__(*args, **kwargs)
 
     # ------------------------------------------------------------------ scene

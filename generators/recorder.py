@@ -1,0 +1,90 @@
+"""`Recorder`: a wrapper that records any dexenvs env's episodes as `Episode`s (see generators/dataset.py).
+
+Works on the env gym.make returns or on the unwrapped batched env with one sub-env. Per step it keeps the observation
+the action was chosen from (every obs key, images as uint8 HWC), the action, reward, done, the full sim state (to reset
+and replay exactly), and MimicGen's datagen info: each hand's wrist pose, the object pose and the phase labels.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from generators.dataset import Episode
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def flatten_obs(obs: dict, prefix: str = "") -> dict[str, np.ndarray]:
+    """ManiSkill's nested obs dict -> flat robomimic keys (agent_qpos, extra_obj_pose, head_rgb, ...), batch dim 0
+    dropped. Camera parameters are left out."""
+    out = {}
+    for k, v in obs.items():
+        if k in ("sensor_param",):
+            continue
+        if isinstance(v, dict):
+            out.update(flatten_obs(v, "" if k == "sensor_data" else f"{prefix}{k}_"))
+        else:
+            out[prefix + k] = _np(v)[0]
+    return out
+
+
+class Recorder(gym.Wrapper):
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.base = env.unwrapped
+        if self.base.num_envs != 1:
+            raise ValueError(f"Recorder records one episode at a time: make the env with num_envs=1, not {self.base.num_envs}")
+        self._steps: list = []
+
+    def _obs_dict(self, obs) -> dict[str, np.ndarray]:
+        return flatten_obs(obs if isinstance(obs, dict) else self.base.get_obs(unflattened=True))
+
+    def _datagen(self) -> dict[str, np.ndarray]:
+        snap = self.base.snapshot()
+        d = {f"wrist_pose_{k}": np.concatenate([_np(snap[f"wrist_pos{k}"][0]), _np(snap[f"wrist_quat{k}"][0])])
+             for k in range(len(self.base._hands))}
+        d["obj_pose"] = np.concatenate([_np(snap["obj_pos"][0]), _np(snap["obj_quat"][0])])
+        return d
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.seed, self.options = seed, dict(options or {})
+        self._steps = []
+        self._obs = self._obs_dict(obs)
+        self._states = [_np(self.base.get_state())[0]]
+        self._last_info = info
+        return obs, info
+
+    def step(self, action, phase=None):
+        """`phase`: this step's label, one string or one per hand (experts return them with each action)."""
+        datagen = self._datagen()
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        a = _np(action).reshape(-1)
+        labels = (phase,) if isinstance(phase, str) or phase is None else tuple(phase)
+        self._steps.append((self._obs, a, float(_np(reward).reshape(-1)[0]), bool(_np(terminated).reshape(-1)[0]),
+                            datagen, labels))
+        self._obs = self._obs_dict(obs)
+        self._states.append(_np(self.base.get_state())[0])
+        self._last_info = info
+        return obs, reward, terminated, truncated, info
+
+    def episode(self, provenance: dict | None = None) -> Episode:
+        """The episode recorded since the last reset."""
+        if not self._steps:
+            raise RuntimeError("no steps recorded since reset")
+        obs_list, actions, rewards, dones, datagen, labels = zip(*self._steps)
+        names = list(dict.fromkeys(l for ls in labels for l in ls if l is not None))  # in order of first use
+        phase = np.array([[names.index(l) if l is not None else -1 for l in ls] for ls in labels], dtype=np.int8)
+        info = self._last_info
+        success = bool(_np(info["success"]).reshape(-1)[0])
+        scenario = info["scenario"] if isinstance(info["scenario"], str) else info["scenario"][0]
+        return Episode(actions=np.stack(actions), obs={k: np.stack([o[k] for o in obs_list]) for k in obs_list[0]},
+                       rewards=np.array(rewards, dtype=np.float32), dones=np.array(dones), states=np.stack(self._states),
+                       datagen_info=dict({k: np.stack([d[k] for d in datagen]) for k in datagen[0]}, phase=phase),
+                       scenario=scenario, seed=int(self.seed) if self.seed is not None else -1,
+                       reset_options={k: v for k, v in self.options.items() if isinstance(v, (str, int, float))},
+                       success=success, phase_names=names, provenance=dict(provenance or {}))
