@@ -98,7 +98,7 @@ def main(args: Args) -> dict:
         if args.by in ("state", "both"):
             frames = [] if args.video_dir else None
             row["by_state"], obs = replay_by_state(env, ep, frames)
-            if writer:
+            if writer is not None:
                 writer.add(Episode(**{**ep.__dict__, "obs": obs, "provenance": dict(ep.provenance, rerendered=env.obs_mode)}))
             if frames:
                 import imageio.v3 as iio
@@ -109,7 +109,7 @@ def main(args: Args) -> dict:
             row["by_action"], row["final_obj_err_m"] = replay_by_action(env, ep)
         rows.append(row)
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
-    if writer:
+    if writer is not None:
         writer.close()
     summary = dict(demos=len(rows), recorded_success=sum(r["recorded"] for r in rows))
     for key in ("by_state", "by_action"):
