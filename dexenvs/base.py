@@ -410,6 +410,29 @@ class DexEnv(BaseEnv):
             s[key] = s[f"wrist_pos{hand_idx}"][:, None] + local @ rot.transpose(1, 2)
         return s[key]
 
+    def hand_points(self, hand_idx: int = 0) -> torch.Tensor:
+        """(b, 10, 3): the palm points and fingertips of one hand, what counts as the hand touching something."""
+        return torch.cat([self.palm_points(hand_idx), self.snapshot()[f"fingertips{hand_idx}"]], 1)
+
+    def tip_distances(self, hand_idx: int = 0) -> torch.Tensor:
+        """(b, 5): each fingertip's distance to the object's bounding box, once a step."""
+        s = self.snapshot()
+        key = f"tip_dist{hand_idx}"
+        if key not in s:
+            s[key] = self.distance_to_object(s[f"fingertips{hand_idx}"])
+        return s[key]
+
+    def held_by(self, hand_idx: int = 0) -> torch.Tensor:
+        """(b,) the hand holds the object: at least two fingertips within 2 cm of its box (around it, not beside
+        it) and the object moving with the wrist (< 0.5 m/s relative: not thrown or falling)."""
+        s = self.snapshot()
+        near = (self.tip_distances(hand_idx) < 0.02).sum(-1) >= 2
+        return near & ((s["obj_linvel"] - s[f"wrist_linvel{hand_idx}"]).norm(dim=-1) < 0.5)
+
+    def tilt(self) -> torch.Tensor:
+        """(b,) the object's tilt from upright (rad)."""
+        return torch.acos(self.snapshot()["obj_rot"][:, 2, 2].clamp(-1, 1))
+
     def distance_to_object(self, points: torch.Tensor) -> torch.Tensor:
         """Distance (b, k) from world points (b, k, 3) to the object's oriented bounding box (0 inside)."""
         s = self.snapshot()

@@ -123,6 +123,7 @@ class DatasetWriter:
         self.env_args = dict(env_args, format=FORMAT)
         self.valid_fraction = valid_fraction
         self.names: list[str] = []
+        self.lengths: dict[str, int] = {}
         self.meta: dict = {}  # names -> (scenario, seed, success), served to resuming generators
         if self.path.exists() and not resume:
             raise FileExistsError(f"{self.path} exists; pass resume=True (--resume) to add to it, or remove it")
@@ -141,6 +142,7 @@ class DatasetWriter:
             for name in demo_names(f):
                 g = f["data"][name]
                 self.meta[name] = (str(g.attrs["scenario"]), int(g.attrs["seed"]), bool(g.attrs["success"]))
+                self.lengths[name] = int(g.attrs["num_samples"])
                 self.names.append(name)
                 link = f["data"].get(name, getlink=True)
                 if not isinstance(link, h5py.ExternalLink):
@@ -154,6 +156,7 @@ class DatasetWriter:
         name = f"demo_{len(self.names)}"
         _atomic_h5(self.parts / f"{name}.h5", lambda f: _write_episode(f.create_group("demo"), ep))
         self.names.append(name)
+        self.lengths[name] = len(ep)
         self.meta[name] = (ep.scenario, ep.seed, ep.success)
         self._write_index()
         return name
@@ -167,21 +170,12 @@ class DatasetWriter:
 
     def _header(self, f: h5py.File) -> h5py.Group:
         data = f.create_group("data")
-        data.attrs["total"] = sum(self._lengths().values())
+        data.attrs["total"] = sum(self.lengths.values())
         data.attrs["env_args"] = json.dumps(self.env_args)
         train, valid = self._masks()
         f.create_dataset("mask/train", data=np.array(train, dtype="S"))
         f.create_dataset("mask/valid", data=np.array(valid, dtype="S"))
         return data
-
-    def _lengths(self) -> dict[str, int]:
-        if not hasattr(self, "_len_cache"):
-            self._len_cache = {}
-        for n in self.names:
-            if n not in self._len_cache:
-                with h5py.File(self.parts / f"{n}.h5", "r") as f:
-                    self._len_cache[n] = int(f["demo"].attrs["num_samples"])
-        return self._len_cache
 
     def _write_index(self) -> None:
         def write(f):
@@ -287,8 +281,10 @@ class DemoWindows:
             if self._file is None:  # one handle per process (DataLoader workers open their own)
                 self._file = h5py.File(self.path, "r")
             g = self._file["data"][self.names[d]]
-            get = lambda key, idx: (g["actions"] if key == "actions" else g["obs"][key])[np.unique(idx)][  # noqa: E731
-                np.searchsorted(np.unique(idx), idx)]
+
+            def get(key, idx):  # one contiguous read; the padding repeats rows h5py would not index twice
+                rows = (g["actions"] if key == "actions" else g["obs"][key])[idx[0] : idx[-1] + 1]
+                return rows[idx - idx[0]]
         obs = {k: get(k, obs_t) for k in self.obs_keys}
         actions = get("actions", act_t)
         if self.normalize:

@@ -72,11 +72,14 @@ class Recorder(gym.Wrapper):
         self._last_info = info
         return obs, reward, terminated, truncated, info
 
-    def episode(self, provenance: dict | None = None) -> Episode:
-        """The episode recorded since the last reset."""
+    def episode(self, provenance: dict | None = None, phases: list | None = None) -> Episode:
+        """The episode recorded since the last reset; `phases` (one label or one per hand, per step) replaces the
+        labels passed to step(), e.g. the ones `dexenvs.experts.rollout` returns."""
         if not self._steps:
             raise RuntimeError("no steps recorded since reset")
         obs_list, actions, rewards, dones, datagen, labels = zip(*self._steps)
+        if phases is not None:
+            labels = [(p,) if isinstance(p, str) else tuple(p) for p in phases]
         names = list(dict.fromkeys(l for ls in labels for l in ls if l is not None))  # in order of first use
         phase = np.array([[names.index(l) if l is not None else -1 for l in ls] for ls in labels], dtype=np.int8)
         info = self._last_info

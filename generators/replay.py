@@ -55,7 +55,6 @@ def replay_by_state(env, ep: Episode, frames: list | None = None) -> tuple[bool,
     _reset(env, ep)
     obs = []
     success = False
-    env.hold_steps.zero_()
     for t in range(len(ep)):
         env.set_state(torch.as_tensor(ep.states[t][None]))
         env._snap = None
@@ -63,8 +62,7 @@ def replay_by_state(env, ep: Episode, frames: list | None = None) -> tuple[bool,
         if frames is not None:
             frames.append(env.render()[0].cpu().numpy())
         env.set_state(torch.as_tensor(ep.states[t + 1][None]))
-        env._snap = None
-        env.hold_steps = torch.where(env._holding(), env.hold_steps + 1, torch.zeros_like(env.hold_steps))
+        env._after_control_step()  # what a real step does after physics: fresh snapshot, success hold counter
         success |= bool(env.evaluate()["success"][0])
     return success, {k: np.stack([o[k] for o in obs]) for k in obs[0]}
 

@@ -14,7 +14,7 @@ import gymnasium as gym
 import tyro
 
 import dexenvs  # noqa: F401
-from dexenvs.experts import EXPERTS, TaskName, episode_options
+from dexenvs.experts import EXPERTS, TaskName, episode_options, rollout
 from generators.dataset import DatasetWriter, Episode
 from generators.recorder import Recorder
 
@@ -32,15 +32,9 @@ class Args:
 
 def record_expert_episode(env: Recorder, task: str, seed: int, options: dict | None = None) -> Episode:
     """One scripted-expert episode through a Recorder, stopped at success or the expert's horizon."""
-    expert = EXPERTS[task][1](env.unwrapped)
-    env.reset(seed=seed, options=options)
-    expert.reset()
-    for _ in range(expert.horizon):
-        action, labels = expert.act()
-        info = env.step(action, labels[0])[-1]
-        if bool(info["success"].reshape(-1)[0]) or bool(info["fail"].reshape(-1)[0]):
-            break
-    return env.episode(dict(generator="scripted_expert", source=None, flywheel_iteration=0))
+    out = rollout(env, EXPERTS[task][1](env.unwrapped), seed=seed, options=options)
+    return env.episode(dict(generator="scripted_expert", source=None, flywheel_iteration=0),
+                       phases=[p[0] for p in out["phases"]])
 
 
 def env_args_of(env) -> dict:

@@ -32,7 +32,7 @@ class PourExpert(GraspExpert):
         palm = rot[:, 2] * env._hands[0].palm_sign  # the grasp faces the container along the palm normal
         away = np.array([palm[0], palm[1], 0.0]) / np.linalg.norm(palm[:2])
         h = env._assets[i].extents[2]
-        bowl = np.array([*env._bowl_xy[i].cpu().numpy(), env._bowl_height + ABOVE_RIM])
+        bowl = np.array([*env.bowl_position()[i, :2].cpu().numpy(), env._bowl_height + ABOVE_RIM])
         target = bowl - away * LIP * h * np.sin(POUR_ANGLE)
         return center, target - center, np.cross([0.0, 0.0, 1.0], away)
 

@@ -29,30 +29,20 @@ class DexGraspEnv(DexEnv):
     lift_height = LIFT_HEIGHT
     hold_steps_required = HOLD_STEPS
 
-    def _held(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(lifted, near_hand, moving_with_hand) per env, from geometry and velocities (cheap, batched, once a step)."""
+    def _held(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lifted, held) per env, once a step."""
         snap = self.snapshot()
         if "held" not in snap:
-            lifted = self.lift_amount() >= LIFT_HEIGHT
-            # at least two fingertips within 2 cm of the object's bounding box: the hand is around it, not beside it
-            near = (self.tip_distances() < 0.02).sum(-1) >= 2
-            with_hand = (snap["obj_linvel"] - snap["wrist_linvel0"]).norm(dim=-1) < 0.5
-            snap["held"] = (lifted, near, with_hand)
+            snap["held"] = (self.lift_amount() >= LIFT_HEIGHT, self.held_by(0))
         return snap["held"]
 
-    def tip_distances(self) -> torch.Tensor:
-        snap = self.snapshot()
-        if "tip_dist" not in snap:
-            snap["tip_dist"] = self.distance_to_object(snap["fingertips0"])
-        return snap["tip_dist"]
-
     def _holding(self) -> torch.Tensor:
-        lifted, near, with_hand = self._held()
-        return lifted & near & with_hand
+        lifted, held = self._held()
+        return lifted & held
 
     def evaluate(self):
-        lifted, near, with_hand = self._held()
-        return dict(self._base_eval(), lifted=lifted, held=near & with_hand)
+        lifted, held = self._held()
+        return dict(self._base_eval(), lifted=lifted, held=held)
 
     def compute_dense_reward(self, obs, action, info):
         tip_d = self.tip_distances().mean(-1)

@@ -32,6 +32,13 @@ GIVERS = ("right", "left")
 PALM_PITCH = float(np.arctan(0.2))
 SEAT = (-0.008, 0.06, 0.017)  # hand frame: thumb side x, along the fingers y, out of the palm z (times palm_sign)
 
+
+def _check_giver(giver: str) -> str:
+    if giver not in GIVERS:
+        raise ValueError(f"unknown giver {giver!r}; valid: {list(GIVERS)}")
+    return giver
+
+
 @register("DexHandover-v0", max_episode_steps=150)
 class DexHandoverEnv(DexEnv):
     task_name = "handover"
@@ -46,19 +53,14 @@ class DexHandoverEnv(DexEnv):
     render_target = (0.0, 0.0, 0.15)
 
     def __init__(self, *args, giver: str = "right", **kwargs):
-        if giver not in GIVERS:
-            raise ValueError(f"unknown giver {giver!r}; valid: {list(GIVERS)}")
-        self.giver_side = giver
+        self.giver_side = _check_giver(giver)
         self.task_kwargs = dict(giver=giver)
         super().__init__(*args, **kwargs)
 
     def reset(self, seed=None, options=None):
         """`options={"giver": "left"}` switches the giving hand from this episode on (all sub-envs share it)."""
         options = dict(options or {})
-        giver = options.pop("giver", self.giver_side)
-        if giver not in GIVERS:
-            raise ValueError(f"unknown giver {giver!r}; valid: {list(GIVERS)}")
-        self.giver_side = giver
+        self.giver_side = _check_giver(options.pop("giver", self.giver_side))
         return super().reset(seed=seed, options=options)
 
     def get_info(self) -> dict:
@@ -94,18 +96,12 @@ class DexHandoverEnv(DexEnv):
         return xyz, yaw
 
     # ------------------------------------------------------------------ success terms
-    def _hand_points(self, k: int) -> torch.Tensor:
-        return torch.cat([self.palm_points(k), self.snapshot()[f"fingertips{k}"]], 1)
-
     def _terms(self) -> dict:
         """received (the receiver holds it), released (the giver is clear of it), off_table; computed once a step."""
         snap = self.snapshot()
         if "terms" not in snap:
-            r = self.receiver
-            near = (self.distance_to_object(snap[f"fingertips{r}"]) < 0.02).sum(-1) >= 2
-            with_hand = (snap["obj_linvel"] - snap[f"wrist_linvel{r}"]).norm(dim=-1) < 0.5
-            giver_gap = self.distance_to_object(self._hand_points(self.giver)).min(-1).values
-            snap["terms"] = dict(received=near & with_hand, released=giver_gap > RELEASE_DIST,
+            giver_gap = self.distance_to_object(self.hand_points(self.giver)).min(-1).values
+            snap["terms"] = dict(received=self.held_by(self.receiver), released=giver_gap > RELEASE_DIST,
                                  off_table=self.object_bottom() > OFF_TABLE, giver_gap=giver_gap)
         return snap["terms"]
 
@@ -126,8 +122,7 @@ class DexHandoverEnv(DexEnv):
         return dict(base, received=t["received"], released=t["released"], off_table=t["off_table"])
 
     def compute_dense_reward(self, obs, action, info):
-        snap = self.snapshot()
-        tip_d = self.distance_to_object(snap[f"fingertips{self.receiver}"]).mean(-1)
+        tip_d = self.tip_distances(self.receiver).mean(-1)
         reach = 1 - torch.tanh(5.0 * tip_d)
         received = info["received"].float()
         release = received * torch.tanh(20.0 * self._terms()["giver_gap"])  # letting go pays only once received

@@ -35,18 +35,12 @@ class DexLiftEnv(DexEnv):
     def _initial_wrist_pose(self, hand_idx, env_idx):
         return self._side_wrist_pose(hand_idx, len(env_idx))
 
-    def tilt(self) -> torch.Tensor:
-        return torch.acos(self.snapshot()["obj_rot"][:, 2, 2].clamp(-1, 1))
-
     def touching(self) -> torch.Tensor:
         """(b, hands): some palm point or fingertip of each hand within 2 cm of the object's bounding box."""
         snap = self.snapshot()
         if "touching" not in snap:
-            cols = []
-            for k in range(len(self._hands)):
-                pts = torch.cat([self.palm_points(k), snap[f"fingertips{k}"]], 1)
-                cols.append((self.distance_to_object(pts) < 0.02).any(-1))
-            snap["touching"] = torch.stack(cols, -1)
+            snap["touching"] = torch.stack([(self.distance_to_object(self.hand_points(k)) < 0.02).any(-1)
+                                            for k in range(len(self._hands))], -1)
         return snap["touching"]
 
     def _holding(self) -> torch.Tensor:

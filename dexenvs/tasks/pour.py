@@ -56,7 +56,6 @@ class DexPourEnv(DexEnv):
     def _load_scene(self, options: dict):
         super()._load_scene(options)
         bowl = obj_lib.get_object(self.target_id)
-        self._bowl_asset = bowl
         bowls, parts = [], [[] for _ in range(self.num_particles)]
         mat = sapien.render.RenderMaterial(base_color=[0.95, 0.55, 0.1, 1.0], roughness=0.4)
         phys = sapien.physx.PhysxMaterial(static_friction=0.5, dynamic_friction=0.4, restitution=0.0)
@@ -119,8 +118,6 @@ class DexPourEnv(DexEnv):
             part.set_pose(Pose.create_from_pq(world, q))
             part.set_linear_velocity(torch.zeros((b, 3), device=self.device))
             part.set_angular_velocity(torch.zeros((b, 3), device=self.device))
-        self._bowl_xy = getattr(self, "_bowl_xy", torch.zeros((self.num_envs, 2), device=self.device))
-        self._bowl_xy[env_idx] = xy
 
     # ------------------------------------------------------------------ success terms
     def particle_positions(self) -> torch.Tensor:
@@ -159,27 +156,20 @@ class DexPourEnv(DexEnv):
     def _terms(self) -> dict:
         snap = self.snapshot()
         if "terms" not in snap:
-            tips = self.distance_to_object(snap["fingertips0"])
-            near = (tips < 0.02).sum(-1) >= 2
-            with_hand = (snap["obj_linvel"] - snap["wrist_linvel0"]).norm(dim=-1) < 0.5
-            held = near & with_hand & (self.lift_amount() > 0.05)
-            snap["terms"] = dict(held=held, poured=self.in_bowl().float().mean(-1), tip_dist=tips.mean(-1))
+            held = self.held_by(0) & (self.lift_amount() > 0.05)
+            snap["terms"] = dict(held=held, poured=self.in_bowl().float().mean(-1))
         return snap["terms"]
 
     def _holding(self) -> torch.Tensor:
         t = self._terms()
         return t["held"] & (t["poured"] >= IN_BOWL)
 
-    def tilt(self) -> torch.Tensor:
-        return torch.acos(self.snapshot()["obj_rot"][:, 2, 2].clamp(-1, 1))
-
     def evaluate(self):
         t = self._terms()
         return dict(self._base_eval(), held=t["held"], poured=t["poured"], tilt=self.tilt())
 
     def compute_dense_reward(self, obs, action, info):
-        t = self._terms()
-        reach = 1 - torch.tanh(5.0 * t["tip_dist"])
+        reach = 1 - torch.tanh(5.0 * self.tip_distances(0).mean(-1))
         held = info["held"].float()
         # transport: the container's mouth over the bowl
         center = self.obj_center()
