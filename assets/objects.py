@@ -176,6 +176,19 @@ def _catalogue() -> dict[str, ObjectSpec]:
 OBJECTS: dict[str, ObjectSpec] = _catalogue()
 
 
+# How many ways each category looks the same turned about its vertical axis: 0 for round things (any angle), n for
+# n-fold, 1 for none (a mug's handle, tools, toys). Generators use it to keep a grasp's approach when they carry it to a
+# new object pose: a can turned by 90 degrees needs no different grasp.
+SYMMETRY = {"can": 0, "bottle": 0, "cup": 0, "bowl": 0, "ball": 0, "box": 2, "tray": 2, "pot": 2, "wide_box": 2}
+
+
+def symmetry(asset: "ObjectAsset") -> int:
+    n = SYMMETRY.get(asset.category, 1)
+    if n == 2 and abs(asset.extents[0] - asset.extents[1]) < 0.003:  # a square box is 4-fold
+        return 4
+    return n
+
+
 def cache_dir() -> Path:
     """Where built assets live: $DEXSUITE_CACHE, else ~/.cache/dexsuite."""
     return Path(os.environ.get("DEXSUITE_CACHE", Path.home() / ".cache" / "dexsuite"))

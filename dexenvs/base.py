@@ -384,6 +384,12 @@ class DexEnv(BaseEnv):
         """World position of the object's bounding-box centre (the actor frame sits at its base)."""
         return self.snapshot()["obj_center"]
 
+    def reference_poses(self) -> dict[str, torch.Tensor]:
+        """Poses (b, 7: xyz + wxyz quaternion) of what the task's subtasks are relative to, recorded per step as
+        MimicGen's datagen info: `obj_pose` here; tasks with a second object add theirs (DexPour-v0: `target_pose`)."""
+        snap = self.snapshot()
+        return dict(obj_pose=torch.cat([snap["obj_pos"], snap["obj_quat"]], -1))
+
     def lift_amount(self) -> torch.Tensor:
         """How far (m) the object's centre is above where it rested at reset."""
         return self.obj_center()[:, 2] - self._init_obj_z

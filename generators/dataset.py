@@ -1,12 +1,13 @@
 """Demonstration datasets in robomimic's HDF5 layout, written so that nothing is lost, and read as training windows.
 
 Layout (robomimic, plus MimicGen's `datagen_info` and our provenance):
-    data                      attrs: total, env_args (JSON: env_name, env_type, env_kwargs, robot, control_mode)
+    data                      attrs: total, env_args (JSON: env_name, env_type, env_kwargs, robot, control_mode),
+                              and what the generator reports (e.g. `generation`: JSON attempts, success rate, coverage)
     data/demo_i               attrs: num_samples, scenario, seed, reset_options (JSON), success, provenance (JSON)
         actions (T, A)  rewards (T,)  dones (T,)  states (T+1, S): the sim state before each action and after the last
         obs/<key> (T, ...)    flat keys: agent_qpos, extra_obj_pose, ..., head_rgb (uint8 HWC when recorded)
-        datagen_info/wrist_pose_<k> (T, 7), datagen_info/obj_pose (T, 7), datagen_info/phase (T, hands) int8 with
-        attr phase_names (JSON list)
+        datagen_info/wrist_pose_<k> (T, 7), datagen_info/obj_pose (T, 7) (and target_pose for DexPour-v0),
+        datagen_info/phase (T, hands) int8 with attr phase_names (JSON list)
     mask/train, mask/valid    demo names
 
 Safe writes: while a `DatasetWriter` is open, each finished episode is first written to its own file in
@@ -124,7 +125,8 @@ class DatasetWriter:
         self.valid_fraction = valid_fraction
         self.names: list[str] = []
         self.lengths: dict[str, int] = {}
-        self.meta: dict = {}  # names -> (scenario, seed, success), served to resuming generators
+        self.meta: dict[str, dict] = {}  # name -> scenario, seed, success, provenance: served to resuming generators
+        self.attrs: dict[str, str] = {}  # extra `data` attributes (JSON strings), e.g. a generator's report
         if self.path.exists() and not resume:
             raise FileExistsError(f"{self.path} exists; pass resume=True (--resume) to add to it, or remove it")
         if self.path.exists():
@@ -139,9 +141,11 @@ class DatasetWriter:
             old = json.loads(f["data"].attrs["env_args"])
             if old.get("env_name") != self.env_args.get("env_name"):
                 raise DatasetError(f"{self.path} holds {old.get('env_name')} demos, not {self.env_args.get('env_name')}")
+            self.attrs = {k: str(v) for k, v in f["data"].attrs.items() if k not in ("total", "env_args")}
             for name in demo_names(f):
                 g = f["data"][name]
-                self.meta[name] = (str(g.attrs["scenario"]), int(g.attrs["seed"]), bool(g.attrs["success"]))
+                self.meta[name] = dict(scenario=str(g.attrs["scenario"]), seed=int(g.attrs["seed"]),
+                                       success=bool(g.attrs["success"]), provenance=json.loads(g.attrs["provenance"]))
                 self.lengths[name] = int(g.attrs["num_samples"])
                 self.names.append(name)
                 link = f["data"].get(name, getlink=True)
@@ -157,7 +161,7 @@ class DatasetWriter:
         _atomic_h5(self.parts / f"{name}.h5", lambda f: _write_episode(f.create_group("demo"), ep))
         self.names.append(name)
         self.lengths[name] = len(ep)
-        self.meta[name] = (ep.scenario, ep.seed, ep.success)
+        self.meta[name] = dict(scenario=ep.scenario, seed=ep.seed, success=ep.success, provenance=ep.provenance)
         self._write_index()
         return name
 
@@ -172,6 +176,8 @@ class DatasetWriter:
         data = f.create_group("data")
         data.attrs["total"] = sum(self.lengths.values())
         data.attrs["env_args"] = json.dumps(self.env_args)
+        for k, v in self.attrs.items():
+            data.attrs[k] = v
         train, valid = self._masks()
         f.create_dataset("mask/train", data=np.array(train, dtype="S"))
         f.create_dataset("mask/valid", data=np.array(valid, dtype="S"))

@@ -2,7 +2,8 @@
 
 Works on the env gym.make returns or on the unwrapped batched env with one sub-env. Per step it keeps the observation
 the action was chosen from (every obs key, images as uint8 HWC), the action, reward, done, the full sim state (to reset
-and replay exactly), and MimicGen's datagen info: each hand's wrist pose, the object pose and the phase labels.
+and replay exactly), and MimicGen's datagen info: each hand's wrist pose, the task's reference
+poses (`env.reference_poses()`: the object, and DexPour-v0's bowl) and the phase labels.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Recorder(gym.Wrapper):
         snap = self.base.snapshot()
         d = {f"wrist_pose_{k}": np.concatenate([_np(snap[f"wrist_pos{k}"][0]), _np(snap[f"wrist_quat{k}"][0])])
              for k in range(len(self.base._hands))}
-        d["obj_pose"] = np.concatenate([_np(snap["obj_pos"][0]), _np(snap["obj_quat"][0])])
+        d.update({k: _np(v[0]) for k, v in self.base.reference_poses().items()})
         return d
 
     def reset(self, *, seed=None, options=None):

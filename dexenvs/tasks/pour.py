@@ -138,6 +138,11 @@ class DexPourEnv(DexEnv):
         self.particle_positions()
         return self.snapshot()["bowl_pos"]
 
+    def reference_poses(self) -> dict[str, torch.Tensor]:
+        """Adds the bowl's pose: augmentation carries the transfer and the pour relative to it."""
+        pose = self.bowl.pose
+        return dict(super().reference_poses(), target_pose=torch.cat([self.bowl_position(), pose.q.to(self.device)], -1))
+
     def in_bowl(self) -> torch.Tensor:
         """(b, n) bool: particle inside the bowl: within its inner radius of the bowl's axis, above its base and
         below its rim. A particle on the table beside the bowl is outside."""

@@ -1,0 +1,494 @@
+"""A_EP augmentation (DexFlyWheel sec. 4.2-4.3, on MimicGen's recipe): one seed demo becomes many successful demos
+across environments, object poses and objects.
+
+    python -m generators.augment --task grasp --num 200 [--source demos/grasp/seed.hdf5] [--split train]
+        [--objects category] [--workers 2] [--resume]
+
+How a new demo is made:
+1. The source demo is cut into object-centric subtasks at its phase labels, per hand (`segment_source`).
+2. For a new scenario (object O, environment E, pose P), each subtask's wrist targets are carried by its reference's new
+   pose, read live at the subtask's start: T_new = T_ref_new * inv(T_ref_src) * T_src. The reference is the object
+   (MimicGen's default), the task's second object (the pour's bowl) or the hand's own start pose (the handover giver).
+   A round object's or a box's pose is first turned about its axis by its symmetry to be nearest the source's, so a
+   can at another yaw keeps the seed's approach instead of dragging the hand around it.
+3. Finger targets are replayed verbatim; between subtasks the wrist interpolates from where it was to the subtask's
+   first target (at most 2 cm / 0.1 rad a step, at least `--interp-steps` steps when it has to move at all).
+4. Two-hand tasks cut at the union of both hands' boundaries: these are the synchronisation points. At each, every
+   hand that starts a subtask interpolates while the other holds still, and both go on together.
+5. The episode runs in the sim until success or failure (holding the last target for `--tail-steps` after the plan);
+   only successes are kept.
+
+Objects: `--objects seed` keeps the seed's object, `category` (default) uses the split's objects of the seed's
+category, `all` every object of the split; the summary reports success per object, which says where the carried grasp
+still holds. Attempt k's scenario and reset seed are a pure function of (--seed, k), so results do not depend on the
+number of workers, and a resumed run continues at the first attempt it had not finished, adding no duplicates.
+
+Writes `<out>` (robomimic layout, with `data.attrs["generation"]`), `<out>.attempts.jsonl` (one line per attempt, in
+attempt order: what resume reads) and `<out stem>.json` (the summary: attempts, successes, success rate, demos per
+hour, coverage of O, E, P and O x E x P, per-object success).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import tyro
+from scipy.spatial.transform import Rotation, Slerp
+from tqdm import tqdm
+
+from assets import objects as obj_lib
+from dexenvs.experts import EXPERTS, TaskName
+from dexenvs.robots import matrix_to_rot6d, rot6d_to_matrix
+from dexenvs.scenarios import Scenario
+from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset, read_episode
+from generators.recorder import Recorder
+from generators.replay import make_env
+
+HAND_DIM = 15  # pd_wrist_pose per hand: position 3, rotation 6D 6, finger targets 6
+# What each subtask is carried relative to: "<role>/<phase>" or "<phase>" -> "object" (the default), "target" (the
+# task's second object) or "start" (the hand's own start pose: the giver, whose palm the object starts on and leaves)
+REFERENCES: dict[str, dict[str, str]] = {
+    "grasp": {},
+    "lift": {},
+    "pour": {"transfer": "target", "pour": "target", "hold": "target"},
+    "handover": {"giver/hold": "start", "giver/release": "start", "giver/retreat": "start"},
+}
+MAX_STEP_POS = 0.02  # m per control step while interpolating (the seeds' own approach moves ~1.7 cm a step)
+MAX_STEP_ROT = 0.1  # rad per control step
+STILL_POS, STILL_ROT = 0.003, 0.03  # a jump smaller than this needs no interpolation
+
+
+# ---------------------------------------------------------------------------------------------------------- geometry
+def pose_matrix(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    m = np.eye(4)
+    m[:3, :3], m[:3, 3] = rot, pos
+    return m
+
+
+def pose7_matrix(p7: np.ndarray) -> np.ndarray:
+    """xyz + wxyz quaternion -> 4x4."""
+    w, x, y, z = p7[3:7]
+    return pose_matrix(p7[:3], Rotation.from_quat([x, y, z, w]).as_matrix())
+
+
+def symmetric_match(ref_new: np.ndarray, ref_src: np.ndarray, order: int) -> np.ndarray:
+    """`ref_new` turned about its own z axis, within the object's symmetry (0: any angle, n: multiples of 2pi/n), to be
+    nearest `ref_src` in rotation."""
+    if order == 1:
+        return ref_new
+    m = ref_new[:3, :3].T @ ref_src[:3, :3]
+    phi = np.arctan2(m[1, 0] - m[0, 1], m[0, 0] + m[1, 1])  # the z-rotation nearest m
+    if order > 1:
+        phi = np.round(phi / (2 * np.pi / order)) * (2 * np.pi / order)
+    out = ref_new.copy()
+    out[:3, :3] = ref_new[:3, :3] @ Rotation.from_euler("z", phi).as_matrix()
+    return out
+
+
+def rotation_angle(r0: np.ndarray, r1: np.ndarray) -> float:
+    return float(np.arccos(np.clip((np.trace(r0.T @ r1) - 1) / 2, -1, 1)))
+
+
+# ---------------------------------------------------------------------------------------------------------- segments
+@dataclass(frozen=True)
+class Segment:
+    hand: int
+    start: int  # source steps [start, end)
+    end: int
+    phase: str
+    reference: str  # object | target | start
+
+
+def hand_roles(task: str, robots: list[str], reset_options: dict) -> list[str]:
+    """Each hand's role in the task, the key its subtask references are looked up under."""
+    if task != "handover":
+        return ["hand"] * len(robots)
+    giver = reset_options.get("giver", "right")
+    return ["giver" if giver in r else "receiver" for r in robots]
+
+
+def segment_source(ep: Episode, task: str, robots: list[str]) -> list[list[Segment]]:
+    """Per hand, the source's maximal runs of one phase label, each with the reference it is carried relative to."""
+    refs = REFERENCES[task]
+    phase = np.asarray(ep.datagen_info["phase"])
+    roles = hand_roles(task, robots, ep.reset_options)
+    out = []
+    for k in range(phase.shape[1]):
+        segs, start = [], 0
+        for t in range(1, len(phase) + 1):
+            if t == len(phase) or phase[t, k] != phase[start, k]:
+                name = ep.phase_names[phase[start, k]] if phase[start, k] >= 0 else "unlabelled"
+                ref = refs.get(f"{roles[k]}/{name}", refs.get(name, "object"))
+                segs.append(Segment(k, start, t, name, ref))
+                start = t
+        out.append(segs)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------- one attempt
+class Augmenter:
+    """Carries one source demo into new scenarios, one attempt at a time, on one recorded env."""
+
+    def __init__(self, env: Recorder, source: Episode, task: str, robots: list[str], interp_steps: int = 5,
+                 tail_steps: int = 20):
+        self.env, self.src, self.task = env, source, task
+        self.base = env.unwrapped
+        self.interp_steps, self.tail_steps = interp_steps, tail_steps
+        self.hands = len(self.base._hands)
+        if source.actions.shape[1] != HAND_DIM * self.hands:
+            raise ValueError(f"the source's actions are {source.actions.shape[1]}-D; A_EP needs pd_wrist_pose actions "
+                             f"({HAND_DIM} per hand, {HAND_DIM * self.hands} here)")
+        self.segments = segment_source(source, task, robots)
+        self.bounds = sorted({s.start for segs in self.segments for s in segs}) + [len(source)]
+        a = torch.as_tensor(source.actions, dtype=torch.float64).reshape(len(source), self.hands, HAND_DIM)
+        self.src_pos = a[..., :3].numpy()
+        self.src_rot = rot6d_to_matrix(a[..., 3:9]).numpy()
+        self.src_fingers = a[..., 9:].numpy().astype(np.float32)
+        self.labels = [tuple(next(s.phase for s in segs if s.start <= t < s.end) for segs in self.segments)
+                       for t in range(len(source))]
+        spec = self.base.spec
+        self.max_steps = spec.max_episode_steps if spec and spec.max_episode_steps else 2 * len(source) + 50
+
+    def _source_ref(self, ref: str, hand: int, t: int) -> np.ndarray:
+        dg = self.src.datagen_info
+        if ref == "start":
+            return pose7_matrix(dg[f"wrist_pose_{hand}"][0])
+        return pose7_matrix(dg["obj_pose" if ref == "object" else "target_pose"][t])
+
+    def _live_ref(self, ref: str, hand: int, src_ref: np.ndarray) -> np.ndarray:
+        if ref == "start":
+            return self.start_new[hand]
+        poses = self.base.reference_poses()
+        if ref == "object":
+            live, order = poses["obj_pose"], obj_lib.symmetry(self.base._assets[0])
+        else:
+            live, order = poses["target_pose"], 0  # the bowl is round
+        return symmetric_match(pose7_matrix(live[0].cpu().numpy().astype(np.float64)), src_ref, order)
+
+    def _wrist_now(self, k: int) -> np.ndarray:
+        hs = self.base.hand_state(k)
+        return pose7_matrix(torch.cat([hs["wrist_pos"][0], hs["wrist_quat"][0]]).cpu().numpy().astype(np.float64))
+
+    def _step(self, targets: list[tuple[np.ndarray, np.ndarray]], labels: tuple) -> bool:
+        """Sends one wrist-pose target + finger targets per hand; returns whether the episode is over."""
+        rows = [torch.cat([torch.as_tensor(m[:3, 3]), matrix_to_rot6d(torch.as_tensor(m[:3, :3])), torch.as_tensor(f)])
+                for m, f in targets]
+        action = torch.cat(rows).to(torch.float32)[None].to(self.base.device)
+        _, _, _, _, info = self.env.step(action, phase=labels)
+        self.cur = targets
+        self.steps += 1
+        self.success = bool(info["success"][0])
+        return self.success or bool(info["fail"][0]) or self.steps >= self.max_steps
+
+    def attempt(self, scenario: Scenario, seed: int) -> bool:
+        """Runs one generated episode in `scenario`; the Recorder holds it afterwards. Returns success."""
+        self.env.reset(seed=seed, options=dict(self.src.reset_options, scenario=str(scenario)))
+        self.start_new = [self._wrist_now(k) for k in range(self.hands)]
+        self.cur = [(self.start_new[k], self.src_fingers[0, k]) for k in range(self.hands)]
+        self.steps, self.success = 0, False
+        transform = [np.eye(4)] * self.hands
+        for t0, t1 in zip(self.bounds[:-1], self.bounds[1:]):
+            firsts = {}
+            for segs in self.segments:
+                for seg in (s for s in segs if s.start == t0):
+                    k = seg.hand
+                    src_ref = self._source_ref(seg.reference, k, t0)
+                    transform[k] = self._live_ref(seg.reference, k, src_ref) @ np.linalg.inv(src_ref)
+                    firsts[k] = transform[k] @ pose_matrix(self.src_pos[t0, k], self.src_rot[t0, k])
+            n = self._interp_count(firsts)
+            for j in range(1, n + 1):  # synchronised: hands without a new subtask hold still
+                targets = [(self._interp(self.cur[k][0], firsts[k], j / (n + 1)), self.cur[k][1]) if k in firsts
+                           else self.cur[k] for k in range(self.hands)]
+                if self._step(targets, self.labels[t0]):
+                    return self.success
+            for t in range(t0, t1):
+                targets = [(transform[k] @ pose_matrix(self.src_pos[t, k], self.src_rot[t, k]), self.src_fingers[t, k])
+                           for k in range(self.hands)]
+                if self._step(targets, self.labels[t]):
+                    return self.success
+        for _ in range(self.tail_steps):  # the plan is done: hold on until the success condition has held long enough
+            if self._step(self.cur, self.labels[-1]):
+                break
+        return self.success
+
+    def _interp_count(self, firsts: dict[int, np.ndarray]) -> int:
+        n = 0
+        for k, m in firsts.items():
+            d = np.linalg.norm(m[:3, 3] - self.cur[k][0][:3, 3])
+            ang = rotation_angle(m[:3, :3], self.cur[k][0][:3, :3])
+            if d > STILL_POS or ang > STILL_ROT:
+                n = max(n, self.interp_steps, int(np.ceil(d / MAX_STEP_POS)), int(np.ceil(ang / MAX_STEP_ROT)))
+        return n
+
+    @staticmethod
+    def _interp(m0: np.ndarray, m1: np.ndarray, s: float) -> np.ndarray:
+        rot = Slerp([0, 1], Rotation.from_matrix(np.stack([m0[:3, :3], m1[:3, :3]])))(s).as_matrix()
+        return pose_matrix(m0[:3, 3] + s * (m1[:3, 3] - m0[:3, 3]), rot)
+
+
+# ---------------------------------------------------------------------------------------------------------- scenarios
+def object_pool(space, split: str, mode: str, seed_object: str) -> list[str]:
+    pool = space.train_objects if split == "train" else space.test_objects
+    if mode == "seed":
+        if seed_object not in pool:
+            raise ValueError(f"--objects seed: the seed's object {seed_object} is not in the {split} split; "
+                             f"use --objects category or all")
+        return [seed_object]
+    if mode == "category":
+        cat = obj_lib.get_spec(seed_object).category
+        pool = [o for o in pool if obj_lib.get_spec(o).category == cat]
+        if not pool:
+            raise ValueError(f"--objects category: the {split} split has no {cat} objects; use --objects all")
+    return list(pool)
+
+
+def attempt_scenario(space, split: str, objects: list[str], seed: int, attempt: int) -> tuple[Scenario, int]:
+    """Attempt k's scenario and reset seed: a pure function of (seed, k)."""
+    ss = np.random.SeedSequence([seed, attempt])
+    rng = np.random.default_rng(ss)
+    reset_seed = int(ss.generate_state(1)[0] & 0x7FFFFFFF)
+    if split == "train":
+        return Scenario(str(rng.choice(objects)), str(rng.choice(space.train_envs)),
+                        int(rng.choice(space.train_poses))), reset_seed
+    pool = [s for s in space.scenarios(split) if s.object_id in objects]
+    return pool[rng.integers(len(pool))], reset_seed
+
+
+# ---------------------------------------------------------------------------------------------------------- workers
+_WORKER: dict = {}
+
+
+def _init_worker(task: str, source: Path, demo: str, obs_mode: str | None, interp_steps: int, tail_steps: int,
+                 threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    with open_dataset(source) as f:
+        ep = read_episode(f["data"][demo])
+        env_args = json.loads(f["data"].attrs["env_args"])
+    env = Recorder(make_env(env_args, obs_mode))
+    _WORKER["aug"] = Augmenter(env, ep, task, list(env_args["robot"]), interp_steps, tail_steps)
+    _WORKER["source"] = f"{source}:{demo}"
+
+
+def _run_attempt(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]:
+    attempt, scenario, seed, iteration = job
+    aug: Augmenter = _WORKER["aug"]
+    t = time.perf_counter()
+    ok = aug.attempt(Scenario.parse(scenario), seed)
+    ep = aug.env.episode(dict(generator="a_ep", source=_WORKER["source"], flywheel_iteration=iteration,
+                              attempt=attempt)) if ok else None
+    return attempt, ep, dict(attempt=attempt, scenario=scenario, seed=seed, success=ok, steps=aug.steps,
+                             seconds=round(time.perf_counter() - t, 3))
+
+
+# ---------------------------------------------------------------------------------------------------------- report
+def summarize(records: list[dict], task: str, seed_scenario: str, run_seconds: float, extra: dict) -> dict:
+    """Attempts, successes, rate, demos per hour and coverage from the attempt log."""
+    succ = [Scenario.parse(r["scenario"]) for r in records if r["success"]]
+    tried = [Scenario.parse(r["scenario"]) for r in records]
+    per_obj: dict[str, dict] = {}
+    for r in records:
+        o = per_obj.setdefault(Scenario.parse(r["scenario"]).object_id, dict(attempts=0, successes=0))
+        o["attempts"] += 1
+        o["successes"] += int(r["success"])
+    for o in per_obj.values():
+        o["success_rate"] = round(o["successes"] / o["attempts"], 3)
+    src = Scenario.parse(seed_scenario)
+
+    def coverage(ss: list[Scenario]) -> dict:
+        return dict(objects=len({s.object_id for s in ss}), environments=len({s.env_id for s in ss}),
+                    poses=len({s.pose_id for s in ss}), scenarios=len(set(ss)))
+
+    n, k = len(records), len(succ)
+    return dict(task=task, **extra, seed_scenario=seed_scenario, attempts=n, successes=k,
+                success_rate=round(k / n, 4) if n else 0.0, wall_seconds=round(run_seconds, 1),
+                demos_per_hour=round(3600 * k / run_seconds, 1) if run_seconds else 0.0,
+                attempts_per_hour=round(3600 * n / run_seconds, 1) if run_seconds else 0.0,
+                mean_steps_success=round(float(np.mean([r["steps"] for r in records if r["success"]])), 1) if k else 0,
+                successes_on_new_poses=sum(s.pose_id != src.pose_id for s in succ),
+                coverage_successes=coverage(succ), coverage_attempts=coverage(tried),
+                per_object=dict(sorted(per_obj.items())))
+
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+@dataclass
+class Args:
+    task: TaskName = "grasp"
+    num: int = 100
+    """successful demos to keep"""
+    source: Path | None = None
+    """default: demos/<task>/seed.hdf5 (python -m generators.seed --task <task>)"""
+    demo: str | None = None
+    """which demo of the source file to carry (default: its first)"""
+    out: Path | None = None
+    """default: demos/<task>/aep.hdf5"""
+    split: Literal["train", "test_objects", "test_oep"] = "train"
+    objects: Literal["seed", "category", "all"] = "category"
+    max_attempts: int | None = None
+    """stop after this many attempts even if --num is not reached (default 5 x num)"""
+    workers: int = 2
+    seed: int = 0
+    resume: bool = False
+    obs_mode: str | None = None
+    """record observations in this mode (default: the source's)"""
+    interp_steps: int = 5
+    tail_steps: int = 20
+    iteration: int = 0
+    """flywheel iteration recorded in each demo's provenance"""
+    progress: bool = True
+
+
+def _read_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line the last run was killed in the middle of
+            break
+    return out
+
+
+def main(args: Args) -> dict:
+    env_id = EXPERTS[args.task][0]
+    source = args.source or Path("demos") / args.task / "seed.hdf5"
+    out = args.out or Path("demos") / args.task / "aep.hdf5"
+    log_path = out.with_name(out.name + ".attempts.jsonl")
+    summary_path = out.with_suffix(".json")
+    with open_dataset(source) as f:
+        env_args = json.loads(f["data"].attrs["env_args"])
+        names = demo_names(f)
+        if not names:
+            raise ValueError(f"{source} holds no demos")
+        demo = args.demo or names[0]
+        if demo not in names:
+            raise ValueError(f"{source} has no demo {demo!r}; it has {names}")
+        seed_ep = read_episode(f["data"][demo])
+    if env_args["env_name"] != env_id:
+        raise ValueError(f"{source} holds {env_args['env_name']} demos, not {env_id} ({args.task}); "
+                         f"pass the {args.task} seed (python -m generators.seed --task {args.task})")
+    if args.num < 1:
+        raise ValueError(f"--num must be at least 1, got {args.num}")
+    max_attempts = args.max_attempts or 5 * args.num
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not args.resume:
+        raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")
+    if not args.resume:
+        log_path.unlink(missing_ok=True)
+
+    writer_args = dict(env_args)
+    if args.obs_mode:
+        writer_args["env_kwargs"] = dict(env_args["env_kwargs"], obs_mode=args.obs_mode)
+    writer = DatasetWriter(out, writer_args, resume=args.resume)
+    records = _read_log(log_path)
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))  # drop a torn last line
+    logged = {r["attempt"] for r in records}
+    for name, m in writer.meta.items():  # written, but killed before its log line
+        a = m["provenance"].get("attempt")
+        if a is not None and a not in logged:
+            records.append(dict(attempt=a, scenario=m["scenario"], seed=m["seed"], success=True, steps=0, seconds=0.0,
+                                run=-1, wall=0.0, demo=name))
+    records.sort(key=lambda r: r["attempt"])
+    successes = sum(r["success"] for r in records)
+    next_attempt = max((r["attempt"] for r in records), default=-1) + 1
+    run = max((r.get("run", 0) for r in records), default=-1) + 1
+    prior_seconds = sum(max((r["wall"] for r in records if r.get("run") == k), default=0.0) for k in range(run))
+
+    space = make_env(env_args).space
+    objects = object_pool(space, args.split, args.objects, Scenario.parse(seed_ep.scenario).object_id)
+    extra = dict(source=f"{source}:{demo}", split=args.split, objects_mode=args.objects, objects=objects,
+                 workers=args.workers, seed=args.seed)
+
+    def jobs():
+        a = next_attempt
+        while a < max_attempts:
+            scenario, reset_seed = attempt_scenario(space, args.split, objects, args.seed, a)
+            yield a, str(scenario), reset_seed, args.iteration
+            a += 1
+
+    t_start = time.perf_counter()
+    bar = tqdm(total=args.num, initial=min(successes, args.num), desc=f"A_EP {args.task}", unit="demo",
+               disable=not args.progress)
+    init = (args.task, source, demo, args.obs_mode, args.interp_steps, args.tail_steps)
+
+    def accept(ep: Episode | None, rec: dict) -> None:
+        nonlocal successes
+        rec = dict(rec, run=run, wall=round(time.perf_counter() - t_start, 2), demo=None)
+        if ep is not None:
+            rec["demo"] = writer.add(ep)  # the episode first, then its log line: a kill between is recovered above
+            successes += 1
+            bar.update(1)
+        with log_path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        records.append(rec)
+        bar.set_postfix(attempts=len(records), rate=f"{successes / len(records):.0%}")
+
+    try:
+        if successes < args.num:
+            if args.workers <= 1:
+                _init_worker(*init, None)
+                for job in jobs():
+                    accept(*_run_attempt(job)[1:])
+                    if successes >= args.num:
+                        break
+            else:
+                _run_pool(args.workers, init, jobs(), accept, lambda: successes >= args.num)
+    finally:
+        bar.close()
+        seconds = prior_seconds + (time.perf_counter() - t_start)
+        summary = summarize(records, args.task, seed_ep.scenario, seconds, extra)
+        writer.attrs["generation"] = json.dumps(summary)
+        done = successes >= args.num or len(records) >= max_attempts
+        writer.close(consolidate=done)  # an interrupted run keeps its linked episode files for --resume
+        summary_path.write_text(json.dumps(summary, indent=2))
+    print(f"[augment] {args.task}: {summary['successes']}/{summary['attempts']} attempts succeeded "
+          f"({summary['success_rate']:.1%}), {summary['demos_per_hour']:.0f} demos/h on {args.workers} worker(s); "
+          f"coverage O={summary['coverage_successes']['objects']} E={summary['coverage_successes']['environments']} "
+          f"P={summary['coverage_successes']['poses']} OxExP={summary['coverage_successes']['scenarios']}; "
+          f"wrote {out} and {summary_path}")
+    return summary
+
+
+def _run_pool(workers: int, init: tuple, jobs, accept, enough) -> None:
+    """Runs attempts on `workers` processes, a few in flight each, and accepts results in attempt order, so the
+    dataset is the same whatever the number of workers."""
+    ctx = mp.get_context("spawn")  # SAPIEN and torch do not survive fork
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(*init, 1)) as pool:
+        pending, ready, want = {}, {}, None
+        jobs = iter(jobs)
+        for job in jobs:  # prime
+            pending[pool.submit(_run_attempt, job)] = job[0]
+            want = job[0] if want is None else want
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                pending.pop(fut)
+                attempt, ep, rec = fut.result()
+                ready[attempt] = (ep, rec)
+            while want in ready and not enough():
+                accept(*ready.pop(want))
+                want += 1
+            if enough():
+                for fut in pending:
+                    fut.cancel()
+                return
+            for job in jobs:
+                pending[pool.submit(_run_attempt, job)] = job[0]
+                if len(pending) >= 2 * workers:
+                    break
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
