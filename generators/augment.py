@@ -380,6 +380,8 @@ def main(args: Args) -> dict:
     if args.num < 1:
         raise ValueError(f"--num must be at least 1, got {args.num}")
     max_attempts = args.max_attempts or 5 * args.num
+    space = make_env(env_args).space
+    objects = object_pool(space, args.split, args.objects, Scenario.parse(seed_ep.scenario).object_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not args.resume:
         raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")
@@ -404,8 +406,6 @@ def main(args: Args) -> dict:
     run = max((r.get("run", 0) for r in records), default=-1) + 1
     prior_seconds = sum(max((r["wall"] for r in records if r.get("run") == k), default=0.0) for k in range(run))
 
-    space = make_env(env_args).space
-    objects = object_pool(space, args.split, args.objects, Scenario.parse(seed_ep.scenario).object_id)
     extra = dict(source=f"{source}:{demo}", split=args.split, objects_mode=args.objects, objects=objects,
                  workers=args.workers, seed=args.seed)
 

@@ -90,5 +90,6 @@ class Recorder(gym.Wrapper):
                        rewards=np.array(rewards, dtype=np.float32), dones=np.array(dones), states=np.stack(self._states),
                        datagen_info=dict({k: np.stack([d[k] for d in datagen]) for k in datagen[0]}, phase=phase),
                        scenario=scenario, seed=int(self.seed) if self.seed is not None else -1,
-                       reset_options={k: v for k, v in self.options.items() if isinstance(v, (str, int, float))},
+                       reset_options={k: v for k, v in self.options.items()  # the scenario has its own field
+                                      if isinstance(v, (str, int, float)) and k != "scenario"},
                        success=success, phase_names=names, provenance=dict(provenance or {}))

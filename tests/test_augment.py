@@ -1,0 +1,134 @@
+"""A_EP augmentation: one seed demo becomes successful demos on new scenarios, for a one-hand and a two-hand task;
+the report, the segmentation, resume after a kill, and clear errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+import dexenvs  # noqa: F401
+from dexenvs.scenarios import Scenario
+from generators import augment, seed
+from generators.augment import Args, attempt_scenario, segment_source, symmetric_match
+from generators.dataset import demo_names, open_dataset, read_episode
+from generators.replay import make_env, replay_by_state
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seeds")
+    return {t: seed.main(seed.Args(task=t, out=root / f"{t}.hdf5")) for t in ("grasp", "handover")}
+
+
+@pytest.mark.parametrize("task", ["grasp", "handover"])
+def test_augment_yields_successes_on_new_poses(task, seeds, tmp_path):
+    out = tmp_path / "aep.hdf5"
+    summary = augment.main(Args(task=task, num=4, max_attempts=8, source=seeds[task], out=out, workers=1,
+                                progress=False))
+    assert summary["successes"] == 4 and 4 <= summary["attempts"] <= 8
+    assert summary["success_rate"] == pytest.approx(4 / summary["attempts"], abs=1e-3)
+    assert summary["demos_per_hour"] > 0 and summary["coverage_successes"]["scenarios"] == 4
+    with open_dataset(seeds[task]) as f:
+        src = read_episode(f["data/demo_0"])
+    src_pose = Scenario.parse(src.scenario).pose_id
+    with open_dataset(out) as f:
+        assert json.loads(f["data"].attrs["generation"]) == summary == json.loads(out.with_suffix(".json").read_text())
+        eps = [read_episode(f["data"][n]) for n in demo_names(f)]
+        env_args = json.loads(f["data"].attrs["env_args"])
+    assert all(ep.success for ep in eps)
+    assert any(Scenario.parse(ep.scenario).pose_id != src_pose for ep in eps)
+    assert len({ep.scenario for ep in eps}) == 4
+    for ep in eps:
+        assert ep.provenance["generator"] == "a_ep" and ep.provenance["source"].endswith(":demo_0")
+        assert ep.reset_options == src.reset_options  # the handover keeps the seed's giver
+        assert ep.datagen_info["phase"].shape == (len(ep), src.datagen_info["phase"].shape[1])
+        assert set(ep.phase_names) == set(src.phase_names)
+    # the generated demos are real episodes: setting their recorded states reproduces their success
+    env = make_env(env_args)
+    assert replay_by_state(env, eps[0])[0]
+    # per-object report adds up
+    per = summary["per_object"]
+    assert sum(v["attempts"] for v in per.values()) == summary["attempts"]
+
+
+def test_segments_follow_labels_and_references(seeds):
+    with open_dataset(seeds["handover"]) as f:
+        ep = read_episode(f["data/demo_0"])
+        robots = json.loads(f["data"].attrs["env_args"])["robot"]
+    segs = segment_source(ep, "handover", robots)
+    giver = [i for i, r in enumerate(robots) if ep.reset_options["giver"] in r][0]
+    assert {s.reference for s in segs[giver]} == {"start"}  # the giver moves relative to where it started
+    assert {s.reference for s in segs[1 - giver]} == {"object"}
+    for hand in segs:  # each hand's segments tile the demo, one label each
+        assert hand[0].start == 0 and hand[-1].end == len(ep)
+        assert all(a.end == b.start and a.phase != b.phase for a, b in zip(hand, hand[1:]))
+    assert [s.phase for s in segs[1 - giver]][:2] == ["approach", "grasp"]
+    # pour's carry and pour are relative to the bowl
+    assert augment.REFERENCES["pour"]["pour"] == "target"
+
+
+def test_symmetric_match():
+    def yaw(a):
+        m = np.eye(4)
+        m[:3, :3] = Rotation.from_euler("z", a).as_matrix()
+        return m
+
+    src = yaw(0.3)
+    np.testing.assert_allclose(symmetric_match(yaw(2.0), src, 0)[:3, :3], src[:3, :3], atol=1e-9)  # round: any angle
+    np.testing.assert_allclose(symmetric_match(yaw(0.3 + np.pi + 0.1), src, 2)[:3, :3], yaw(0.4)[:3, :3], atol=1e-9)
+    np.testing.assert_allclose(symmetric_match(yaw(2.0), src, 1), yaw(2.0))  # no symmetry: unchanged
+
+
+def test_resume_after_kill_adds_no_duplicates(seeds, tmp_path):
+    out = tmp_path / "aep.hdf5"
+    log = out.with_name(out.name + ".attempts.jsonl")
+    cmd = [sys.executable, "-m", "generators.augment", "--task", "grasp", "--num", "8", "--source", str(seeds["grasp"]),
+           "--out", str(out), "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    deadline = time.time() + 240
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole job, workers too, as a crash would
+    proc.wait()
+    done_before = len(log.read_text().splitlines())
+    assert 3 <= done_before < 8, "the run should have been killed part-way"
+    with open_dataset(out) as f:  # the killed run's file opens with what it had finished
+        assert len(demo_names(f)) >= 3
+
+    summary = augment.main(Args(task="grasp", num=8, source=seeds["grasp"], out=out, workers=1, resume=True,
+                                progress=False))
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    attempts = [r["attempt"] for r in records]
+    assert attempts == list(range(len(attempts)))  # each attempt once, in order
+    with open_dataset(out) as f:
+        eps = [read_episode(f["data"][n]) for n in demo_names(f)]
+    assert len(eps) == 8 == summary["successes"]
+    assert len({e.provenance["attempt"] for e in eps}) == 8 and len({(e.scenario, e.seed) for e in eps}) == 8
+    # every demo is the scenario its attempt number draws, whichever run and worker made it
+    space = make_env(json.loads(open_dataset(out)["data"].attrs["env_args"])).space
+    objects = augment.object_pool(space, "train", "category", Scenario.parse(eps[0].scenario).object_id)
+    for e in eps:
+        s, reset_seed = attempt_scenario(space, "train", objects, 0, e.provenance["attempt"])
+        assert (str(s), reset_seed) == (e.scenario, e.seed)
+    assert not out.with_name(out.name + ".episodes").exists()  # consolidated when complete
+
+
+def test_bad_input_is_named(seeds, tmp_path):
+    with pytest.raises(ValueError, match="DexGrasp-v0 demos, not DexHandover-v0"):
+        augment.main(Args(task="handover", num=1, source=seeds["grasp"], out=tmp_path / "x.hdf5", progress=False))
+    with pytest.raises(ValueError, match="use --objects category or all"):
+        augment.main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "y.hdf5", split="test_oep",
+                          objects="seed", progress=False))
+    with pytest.raises(ValueError, match="no demo 'demo_7'"):
+        augment.main(Args(task="grasp", num=1, source=seeds["grasp"], demo="demo_7", out=tmp_path / "z.hdf5",
+                          progress=False))
+    (tmp_path / "w.hdf5").write_bytes(b"")
+    with pytest.raises(FileExistsError, match="--resume"):
+        augment.main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "w.hdf5", progress=False))
