@@ -382,6 +382,8 @@ def main(args: Args) -> dict:
     max_attempts = args.max_attempts or 5 * args.num
     space = make_env(env_args).space
     objects = object_pool(space, args.split, args.objects, Scenario.parse(seed_ep.scenario).object_id)
+    extra = dict(source=f"{source}:{demo}", split=args.split, objects_mode=args.objects, objects=objects,
+                 workers=args.workers, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not args.resume:
         raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")
@@ -392,6 +394,12 @@ def main(args: Args) -> dict:
     if args.obs_mode:
         writer_args["env_kwargs"] = dict(env_args["env_kwargs"], obs_mode=args.obs_mode)
     writer = DatasetWriter(out, writer_args, resume=args.resume)
+    if "generation" in writer.attrs:  # resuming: the attempts must keep meaning the same scenarios
+        before = json.loads(writer.attrs["generation"])
+        changed = {k: (before.get(k), v) for k, v in extra.items() if k != "workers" and before.get(k) != v}
+        if changed:
+            raise ValueError(f"--resume with other settings than {out} was made with: "
+                             + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
     records = _read_log(log_path)
     log_path.write_text("".join(json.dumps(r) + "\n" for r in records))  # drop a torn last line
     logged = {r["attempt"] for r in records}
@@ -406,8 +414,6 @@ def main(args: Args) -> dict:
     run = max((r.get("run", 0) for r in records), default=-1) + 1
     prior_seconds = sum(max((r["wall"] for r in records if r.get("run") == k), default=0.0) for k in range(run))
 
-    extra = dict(source=f"{source}:{demo}", split=args.split, objects_mode=args.objects, objects=objects,
-                 workers=args.workers, seed=args.seed)
 
     def jobs():
         a = next_attempt

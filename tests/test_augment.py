@@ -118,6 +118,8 @@ def test_resume_after_kill_adds_no_duplicates(seeds, tmp_path):
         s, reset_seed = attempt_scenario(space, "train", objects, 0, e.provenance["attempt"])
         assert (str(s), reset_seed) == (e.scenario, e.seed)
     assert not out.with_name(out.name + ".episodes").exists()  # consolidated when complete
+    with pytest.raises(ValueError, match="seed was 0, now 1"):  # other settings would make attempts mean other scenarios
+        augment.main(Args(task="grasp", num=9, seed=1, source=seeds["grasp"], out=out, resume=True, progress=False))
 
 
 def test_bad_input_is_named(seeds, tmp_path):
