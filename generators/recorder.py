@@ -19,17 +19,17 @@ def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def flatten_obs(obs: dict, prefix: str = "") -> dict[str, np.ndarray]:
-    """ManiSkill's nested obs dict -> flat robomimic keys (agent_qpos, extra_obj_pose, head_rgb, ...), batch dim 0
-    dropped. Camera parameters are left out."""
+def flatten_obs(obs: dict, prefix: str = "", keep_batch: bool = False) -> dict[str, np.ndarray]:
+    """ManiSkill's nested obs dict -> flat robomimic keys (agent_qpos, extra_obj_pose, head_rgb, ...) as numpy, batch
+    dim 0 dropped unless `keep_batch`. Camera parameters are left out."""
     out = {}
     for k, v in obs.items():
         if k in ("sensor_param",):
             continue
         if isinstance(v, dict):
-            out.update(flatten_obs(v, "" if k == "sensor_data" else f"{prefix}{k}_"))
+            out.update(flatten_obs(v, "" if k == "sensor_data" else f"{prefix}{k}_", keep_batch))
         else:
-            out[prefix + k] = _np(v)[0]
+            out[prefix + k] = _np(v) if keep_batch else _np(v)[0]
     return out
 
 

@@ -1,0 +1,44 @@
+"""Checkpoints: one file holding the config (with the dataset's statistics), the weights, the EMA weights, and the
+optimizer / LR schedule / RNG state for resuming. Written atomically (temp file + rename)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from agents.model import ChunkModel, build_model
+from agents.policy import Policy
+
+
+def save_checkpoint(path: str | Path, **state) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        raise ValueError(f"{path} is not a readable checkpoint: {e}") from None
+    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
+        raise ValueError(f"{path} is not a dexsuite agents checkpoint (no config/model)")
+    return ckpt
+
+
+def load_model(path: str | Path, ema: bool = True) -> ChunkModel:
+    """The trained model (its EMA weights by default)."""
+    ckpt = read_checkpoint(path)
+    model = build_model(ckpt["config"])
+    model.load_state_dict(ckpt["ema_model"] if ema and ckpt.get("ema_model") else ckpt["model"])
+    return model.eval()
+
+
+def load_policy(path: str | Path, ema: bool = True, **policy_kwargs) -> Policy:
+    return Policy(load_model(path, ema), **policy_kwargs)

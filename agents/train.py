@@ -1,0 +1,244 @@
+"""Train a diffusion policy or the BC baseline on a dexsuite dataset:
+
+    python -m agents.train --algo diffusion --dataset demos/grasp/aep.hdf5 [--obs state|rgb|rgb+state] --out runs/X
+        [--steps 20000] [--minutes 30] [--resume]
+
+Read top to bottom: pick observation keys, build windows (obs history, action chunk) from the train mask, build the
+model with the dataset's statistics inside, then AdamW + cosine schedule with warm-up + EMA (diffusion_policy's
+recipe). Every `--ckpt-every` steps `checkpoint.pt` is rewritten atomically (`--resume` continues from it); every
+`--eval-every` steps the EMA policy runs `--eval-episodes` episodes in the sim. `metrics.jsonl` logs loss, validation
+loss and success; `loss.png` plots them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import tyro
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from agents.checkpoint import read_checkpoint, save_checkpoint
+from agents.evaluate import run_jobs, summarize
+from agents.model import build_model
+from generators.dataset import DemoWindows, demo_names, open_dataset
+
+PROPRIO = ("agent_qpos", "agent_qvel", "extra_wrist_pose", "extra_fingertip_pos")  # what the robot knows of itself
+
+
+@dataclass
+class Args:
+    algo: Literal["diffusion", "bc"] = "diffusion"
+    dataset: Path = Path("demos/grasp/aep.hdf5")
+    obs: Literal["state", "rgb", "rgb+state"] = "state"
+    """state: every low-dim key; rgb: camera images + proprioception; rgb+state: images + every low-dim key"""
+    out: Path = Path("runs/grasp_diffusion")
+    steps: int = 20_000
+    minutes: float | None = None
+    """stop (and checkpoint) after this much training time"""
+    batch_size: int = 256
+    lr: float | None = None
+    """default 1e-4 for diffusion, 1e-3 for bc"""
+    weight_decay: float = 1e-6
+    warmup_steps: int = 500
+    obs_horizon: int = 2
+    action_horizon: int = 16
+    action_steps: int = 8
+    down_dims: tuple[int, ...] = (64, 128)
+    """U-Net widths; (256, 512, 1024) is diffusion_policy's GPU default (see benchmarks.policy_latency)"""
+    hidden_dims: tuple[int, ...] = (512, 512, 512)
+    """BC MLP widths"""
+    ddim_steps: int = 8
+    eval_every: int = 2000
+    eval_episodes: int = 10
+    ckpt_every: int = 500
+    seed: int = 0
+    resume: bool = False
+    progress: bool = True
+
+
+def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Low-dim keys with their sizes and image keys with their (H, W, C), as `obs` asks."""
+    with open_dataset(path) as f:
+        names = demo_names(f)
+        if not names:
+            raise ValueError(f"{path} holds no demos")
+        g = f["data"][names[0]]["obs"]
+        shapes = {k: g[k].shape[1:] for k in g}
+    images = {k: list(s) for k, s in shapes.items() if len(s) == 3}
+    low = {k: int(np.prod(s)) for k, s in shapes.items() if len(s) != 3}
+    if obs == "state":
+        return low, {}
+    if not images:
+        raise ValueError(f"--obs {obs}: {path} has no camera images (keys: {sorted(shapes)}); record them with "
+                         f"`python -m generators.augment ... --obs-mode rgb` or `python -m generators.replay {path} "
+                         f"--obs-mode rgb --out X.hdf5`")
+    if obs == "rgb":
+        low = {k: v for k, v in low.items() if k.startswith(PROPRIO)}
+    return low, images
+
+
+def config_of(args: Args, ds: DemoWindows, low: dict, images: dict) -> dict:
+    with open_dataset(args.dataset) as f:
+        env_args = json.loads(f["data"].attrs["env_args"])
+    stats = {k: dict(min=np.asarray(ds.stats[k]["min"]).tolist(), max=np.asarray(ds.stats[k]["max"]).tolist())
+             for k in ["actions", *low]}
+    return dict(algo=args.algo, obs=args.obs, low_dim=low, images=images, obs_horizon=args.obs_horizon,
+                action_horizon=args.action_horizon, action_steps=args.action_steps,
+                action_dim=int(np.asarray(ds.stats["actions"]["min"]).size), down_dims=list(args.down_dims),
+                hidden_dims=list(args.hidden_dims), ddim_steps=args.ddim_steps, stats=stats, env_args=env_args,
+                dataset=str(args.dataset), train_demos=len(ds.names), train_args=asdict(args) | dict(
+                    dataset=str(args.dataset), out=str(args.out)))
+
+
+def batches(ds, batch_size: int, generator: torch.Generator):
+    """Endless shuffled batches."""
+    loader = torch.utils.data.DataLoader(ds, batch_size=min(batch_size, len(ds)), shuffle=True, drop_last=True,
+                                         generator=generator)
+    while True:
+        yield from loader
+
+
+def ema_copy(model, ema: EMAModel):
+    m = copy.deepcopy(model)
+    ema.copy_to(m.parameters())
+    return m.eval()
+
+
+def valid_loss(model, path: Path, keys: list[str], args: Args) -> float | None:
+    try:
+        ds = DemoWindows(path, keys, args.obs_horizon, args.action_horizon, mask="valid", normalize=False)
+    except ValueError:  # no validation demos (tiny datasets)
+        return None
+    g = torch.Generator().manual_seed(0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=256, shuffle=True, generator=g)
+    torch.manual_seed(0)  # the same noise draws each time: comparable numbers
+    with torch.no_grad():
+        losses = [model.loss(b["obs"], b["actions"]).item() for _, b in zip(range(4), loader)]
+    return float(np.mean(losses))
+
+
+def plot(out: Path, metrics: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    tr = [(m["step"], m["loss"]) for m in metrics if "loss" in m]
+    if tr:
+        s, l = zip(*tr)
+        ax.plot(s, l, lw=0.8, alpha=0.5, label="train loss")
+        k = max(1, len(l) // 50)
+        ax.plot(s[k - 1 :], np.convolve(l, np.ones(k) / k, mode="valid"), label="train loss (smoothed)")
+    va = [(m["step"], m["valid_loss"]) for m in metrics if m.get("valid_loss") is not None]
+    if va:
+        ax.plot(*zip(*va), "o-", label="valid loss")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ev = [(m["step"], m["success"]) for m in metrics if "success" in m]
+    if ev:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*ev), "s-", color="tab:green", label="sim success")
+        ax2.set_ylim(-0.02, 1.02)
+        ax2.set_ylabel("success rate")
+        ax2.legend(loc="upper right")
+    ax.legend(loc="upper left" if not ev else "lower left")
+    ax.set_title(out.name)
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=120)
+    plt.close(fig)
+
+
+def main(args: Args) -> dict:
+    out, ckpt_path = args.out, args.out / "checkpoint.pt"
+    if ckpt_path.exists() and not args.resume:
+        raise FileExistsError(f"{ckpt_path} exists; pass --resume to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    low, images = select_keys(args.dataset, args.obs)
+    keys = sorted(low) + sorted(images)
+    ds = DemoWindows(args.dataset, keys, args.obs_horizon, args.action_horizon, mask="train", normalize=False)
+    cfg = config_of(args, ds, low, images)
+    model = build_model(cfg)
+    lr = args.lr or (1e-4 if args.algo == "diffusion" else 1e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+    sched = get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps, num_training_steps=args.steps)
+    ema = EMAModel(model.parameters(), power=0.75, use_ema_warmup=True)
+    step, metrics, trained_seconds = 0, [], 0.0
+    if args.resume and ckpt_path.exists():
+        ck = read_checkpoint(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["lr_scheduler"])
+        ema.load_state_dict(ck["ema"])
+        torch.set_rng_state(ck["rng"])
+        step, trained_seconds = ck["step"], ck.get("trained_seconds", 0.0)
+        metrics = [m for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if m["step"] <= step]
+    (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"[train] {args.algo} ({args.obs}: {keys}) on {len(ds.names)} demos / {len(ds)} windows, "
+          f"{n_params / 1e6:.2f}M parameters, from step {step}")
+
+    def save():
+        save_checkpoint(ckpt_path, config=cfg, model=model.state_dict(), ema=ema.state_dict(),
+                        ema_model=ema_copy(model, ema).state_dict(), optimizer=opt.state_dict(),
+                        lr_scheduler=sched.state_dict(), rng=torch.get_rng_state(), step=step,
+                        trained_seconds=trained_seconds)
+
+    def log(m: dict) -> None:
+        metrics.append(m)
+        with (out / "metrics.jsonl").open("a") as fh:
+            fh.write(json.dumps(m) + "\n")
+
+    data = batches(ds, args.batch_size, torch.Generator().manual_seed(args.seed + step))
+    bar = tqdm(total=args.steps, initial=step, desc=f"train {args.algo}", disable=not args.progress)
+    t_start = time.perf_counter() - trained_seconds
+    model.train()
+    while step < args.steps:
+        if args.minutes is not None and time.perf_counter() - t_start > 60 * args.minutes:
+            print(f"[train] --minutes {args.minutes} reached at step {step}")
+            break
+        batch = next(data)
+        loss = model.loss(batch["obs"], batch["actions"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        ema.step(model.parameters())
+        step += 1
+        trained_seconds = time.perf_counter() - t_start
+        bar.update(1)
+        if step % 20 == 0 or step == 1:
+            log(dict(step=step, loss=loss.item(), lr=sched.get_last_lr()[0], seconds=round(trained_seconds, 1)))
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % args.ckpt_every == 0:
+            save()
+        if args.eval_every and args.eval_episodes and step % args.eval_every == 0:
+            m = ema_copy(model, ema)
+            res = summarize(run_jobs(m, None, "train", [(0, i) for i in range(args.eval_episodes)]), [0])
+            log(dict(step=step, success=res["success_mean"], valid_loss=valid_loss(m, args.dataset, keys, args)))
+            bar.set_postfix(loss=f"{loss.item():.4f}", success=f"{res['success_mean']:.0%}")
+    bar.close()
+    save()
+    plot(out, metrics)
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    summary = dict(step=step, seconds=round(trained_seconds, 1), params=n_params, first_loss=losses[0] if losses else None,
+                   final_loss=float(np.mean(losses[-10:])) if losses else None,
+                   samples_per_second=round(step * min(args.batch_size, len(ds)) / max(trained_seconds, 1e-9), 1))
+    print(f"[train] done: step {step}, loss {summary['first_loss']:.4f} -> {summary['final_loss']:.4f}, "
+          f"{summary['samples_per_second']:.0f} samples/s; wrote {ckpt_path}, {out / 'loss.png'}")
+    return summary
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
