@@ -1,0 +1,58 @@
+"""Policy quality on this CPU: `python -m benchmarks.policy_quality [--demos 100] [--minutes 30]`.
+
+The grasp seed -> A_EP (`--demos` successful demos, + 10% for the valid mask) -> train the diffusion policy and BC with
+the CLI defaults under a `--minutes` budget each -> evaluate each on train, test_objects and test_oep (`--episodes` x
+`--seeds`). Prints one table and writes benchmarks/results/policy_quality.json; checkpoints stay in `--work`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from agents import evaluate, train
+from generators import augment, seed
+
+SPLITS = ("train", "test_objects", "test_oep")
+
+
+@dataclass
+class Args:
+    demos: int = 100
+    minutes: float = 30.0
+    episodes: int = 20
+    seeds: int = 3
+    work: Path = Path("runs/policy_quality")
+    out: Path = Path("benchmarks/results")
+
+
+def main(args: Args) -> dict:
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = args.work / "grasp_aep.hdf5"
+    if not data.exists():
+        src = seed.main(seed.Args(task="grasp", out=args.work / "seed.hdf5"))
+        augment.main(augment.Args(task="grasp", num=int(args.demos * 1.1), source=src, out=data, progress=False))
+    results = {}
+    for algo in ("diffusion", "bc"):
+        run = args.work / algo
+        t = train.main(train.Args(algo=algo, dataset=data, out=run, minutes=args.minutes, resume=True, progress=False))
+        results[algo] = dict(training=t, **{sp: evaluate.main(evaluate.Args(ckpt=run / "checkpoint.pt", split=sp,
+                                                                          episodes=args.episodes, seeds=args.seeds))
+                                         for sp in SPLITS})
+        for sp in SPLITS:
+            results[algo][sp].pop("results")
+    print(f"\nDexGrasp-v0 success (mean ± std over {args.seeds} seeds x {args.episodes} episodes), {args.demos} A_EP demos")
+    print(f"{'algo':10s} {'steps':>6s} {'train min':>9s} " + " ".join(f"{sp:>16s}" for sp in SPLITS))
+    for algo, r in results.items():
+        cells = " ".join(f"{r[sp]['success_mean']:8.1%} ± {r[sp]['success_std']:5.1%}" for sp in SPLITS)
+        print(f"{algo:10s} {r['training']['step']:6d} {r['training']['seconds'] / 60:9.1f} {cells}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "policy_quality.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
