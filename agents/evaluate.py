@@ -63,7 +63,7 @@ def run_episode(env, policy: Policy, reset_seed: int, frames: list | None = None
 
 
 def _item(x) -> bool:
-    return bool(torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).reshape(-1)[0])
+    return bool(torch.as_tensor(x).reshape(-1)[0])
 
 
 def _frame(env) -> np.ndarray:

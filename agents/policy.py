@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import torch
 
 from agents.model import ChunkModel
@@ -58,7 +57,7 @@ class Policy:
         self._unbatched = False
         for k in self.model.obs_keys:
             v = obs[k]
-            v = torch.as_tensor(np.asarray(v) if not isinstance(v, torch.Tensor) else v, device=self.device)
+            v = torch.as_tensor(v, device=self.device)
             if v.ndim <= (3 if k in self.cfg["images"] else 1):  # one env's obs (gym.make's single-env API)
                 v, self._unbatched = v[None], True
             out[k] = v

@@ -113,10 +113,15 @@ def ema_copy(model, ema: EMAModel):
     return m.eval()
 
 
-def valid_loss(model, path: Path, keys: list[str], args: Args) -> float | None:
+def valid_windows(path: Path, keys: list[str], args: Args) -> DemoWindows | None:
     try:
-        ds = DemoWindows(path, keys, args.obs_horizon, args.action_horizon, mask="valid", normalize=False)
+        return DemoWindows(path, keys, args.obs_horizon, args.action_horizon, mask="valid", normalize=False)
     except ValueError:  # no validation demos (tiny datasets)
+        return None
+
+
+def valid_loss(model, ds: DemoWindows | None) -> float | None:
+    if ds is None:
         return None
     g = torch.Generator().manual_seed(0)
     loader = torch.utils.data.DataLoader(ds, batch_size=256, shuffle=True, generator=g)
@@ -168,6 +173,7 @@ def main(args: Args) -> dict:
     low, images = select_keys(args.dataset, args.obs)
     keys = sorted(low) + sorted(images)
     ds = DemoWindows(args.dataset, keys, args.obs_horizon, args.action_horizon, mask="train", normalize=False)
+    valid = valid_windows(args.dataset, keys, args)
     cfg = config_of(args, ds, low, images)
     model = build_model(cfg)
     lr = args.lr or 1e-3
@@ -226,7 +232,7 @@ def main(args: Args) -> dict:
         if args.eval_every and args.eval_episodes and step % args.eval_every == 0:
             m = ema_copy(model, ema)
             res = summarize(run_jobs(m, None, "train", [(0, i) for i in range(args.eval_episodes)]), [0])
-            log(dict(step=step, success=res["success_mean"], valid_loss=valid_loss(m, args.dataset, keys, args)))
+            log(dict(step=step, success=res["success_mean"], valid_loss=valid_loss(m, valid)))
             bar.set_postfix(loss=f"{loss.item():.4f}", success=f"{res['success_mean']:.0%}")
     bar.close()
     save()

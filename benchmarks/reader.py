@@ -88,7 +88,7 @@ def main(args: Args) -> dict:
                 sets.append(("rgb", rgb, ["head_rgb", "agent_qpos"]))
         for name, path, keys in sets:
             results[name] = measure(path, keys, args.seconds)
-    print(f"\nDemoWindows throughput (obs history 2, action chunk 16, normalized), windows/s")
+    print("\nDemoWindows throughput (obs history 2, action chunk 16, normalized), windows/s")
     print(f"{'dataset':8s} {'demos':>5s} {'windows':>7s} {'cached':>9s} {'uncached':>9s} {'ratio':>6s} "
           f"{'loader cached':>14s} {'loader uncached':>16s}")
     for name, r in results.items():

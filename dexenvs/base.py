@@ -110,7 +110,7 @@ class DexEnv(BaseEnv):
         self.robot_names = robots
         self.split = split
         self.camera_size = int(camera_size)
-        self.space = ScenarioSpace(self.task_name, self.object_categories, self.workspace)
+        self.space = self.scenario_space()
         self._fixed_scenario = None if scenario is None else self.space.validate(Scenario.parse(scenario))
         self.scenarios: list[Scenario] = []
         self._loaded_key: tuple | None = None
@@ -183,6 +183,11 @@ class DexEnv(BaseEnv):
                 options["reconfigure"] = True
             self.scenarios = new
         return super().reset(seed=seed, options=options)
+
+    @classmethod
+    def scenario_space(cls) -> ScenarioSpace:
+        """The task's scenario space; a pure function of the class, so it needs no env (and no scene) to build."""
+        return ScenarioSpace(cls.task_name, cls.object_categories, cls.workspace)
 
     def _scenario_info(self) -> dict:
         return dict(scenario=[str(s) for s in self.scenarios] if self.num_envs > 1 else str(self.scenarios[0]))

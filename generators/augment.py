@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import time
-from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +41,14 @@ from typing import Literal
 import numpy as np
 import torch
 import tyro
-from scipy.spatial.transform import Rotation, Slerp
+from mani_skill.utils.registration import REGISTERED_ENVS
+from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from assets import objects as obj_lib
 from dexenvs.experts import EXPERTS, TaskName
-from dexenvs.robots import matrix_to_rot6d, rot6d_to_matrix
+from dexenvs.experts.base import slerp
+from dexenvs.robots import rot6d_to_matrix
 from dexenvs.scenarios import Scenario
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset, read_episode
 from generators.recorder import Recorder
@@ -180,9 +181,8 @@ class Augmenter:
 
     def _step(self, targets: list[tuple[np.ndarray, np.ndarray]], labels: tuple) -> bool:
         """Sends one wrist-pose target + finger targets per hand; returns whether the episode is over."""
-        rows = [torch.cat([torch.as_tensor(m[:3, 3]), matrix_to_rot6d(torch.as_tensor(m[:3, :3])), torch.as_tensor(f)])
-                for m, f in targets]
-        action = torch.cat(rows).to(torch.float32)[None].to(self.base.device)
+        action = torch.cat([self.base.wrist_action(*(torch.as_tensor(np.asarray(x, np.float32), device=self.base.device)[None]
+                                                     for x in (m[:3, 3], m[:3, :3], f))) for m, f in targets], -1)
         _, _, _, _, info = self.env.step(action, phase=labels)
         self.cur = targets
         self.steps += 1
@@ -231,8 +231,7 @@ class Augmenter:
 
     @staticmethod
     def _interp(m0: np.ndarray, m1: np.ndarray, s: float) -> np.ndarray:
-        rot = Slerp([0, 1], Rotation.from_matrix(np.stack([m0[:3, :3], m1[:3, :3]])))(s).as_matrix()
-        return pose_matrix(m0[:3, 3] + s * (m1[:3, 3] - m0[:3, 3]), rot)
+        return pose_matrix(m0[:3, 3] + s * (m1[:3, 3] - m0[:3, 3]), slerp(m0[:3, :3], m1[:3, :3], s))
 
 
 # ---------------------------------------------------------------------------------------------------------- scenarios
@@ -380,7 +379,7 @@ def main(args: Args) -> dict:
     if args.num < 1:
         raise ValueError(f"--num must be at least 1, got {args.num}")
     max_attempts = args.max_attempts or 5 * args.num
-    space = make_env(env_args).space
+    space = REGISTERED_ENVS[env_id].cls.scenario_space()
     objects = object_pool(space, args.split, args.objects, Scenario.parse(seed_ep.scenario).object_id)
     extra = dict(source=f"{source}:{demo}", split=args.split, objects_mode=args.objects, objects=objects,
                  workers=args.workers, seed=args.seed)
