@@ -4,7 +4,8 @@
 Seed s runs `--episodes` episodes with reset seeds s*100000 + i (the scenario is drawn from the split by that seed) and
 the policy reseeded the same way. Reports the success rate's mean and std over seeds and per-scenario results, writes
 JSON (default `<ckpt dir>/eval_<env>_<split>.json`) and, with `--video`, mp4s of the first episodes of each seed.
-Episodes spread over `--workers` processes.
+Episodes spread over `--workers` processes. With `--residual DIR` (python -m agents.residual) it evaluates the base
+policy and the combined policy (base + alpha * residual) on the same episodes and reports both.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ def make_eval_env(cfg: dict, env_id: str | None = None, split: str = "train", vi
     return env
 
 
-def run_episode(env, policy: Policy, reset_seed: int, frames: list | None = None) -> dict:
+def run_episode(env, policy: Policy, reset_seed: int, frames: list | None = None, scenario: str | None = None) -> dict:
+    """One episode until success, failure or the time limit; `scenario` fixes it (default: drawn from the env's split)."""
     base = env.unwrapped
     task = TASK_OF_ENV.get(base.spec.id if base.spec else "", "")
-    obs, info = env.reset(seed=reset_seed, options=episode_options(task, reset_seed))
+    options = dict(episode_options(task, reset_seed) or {}, **({"scenario": scenario} if scenario else {}))
+    obs, info = env.reset(seed=reset_seed, options=options)
     policy.reset(seed=reset_seed)
     max_steps = env.spec.max_episode_steps if env.spec and env.spec.max_episode_steps else 200
     success = False
@@ -73,14 +76,19 @@ def _frame(env) -> np.ndarray:
 
 
 def run_jobs(model: ChunkModel, env_id: str | None, split: str, jobs: list[tuple[int, int]], video_dir: Path | None = None,
-             videos_per_seed: int = 0, ddim_steps: int | None = None) -> list[dict]:
-    """jobs: (seed, episode) pairs -> one result dict each."""
+             videos_per_seed: int = 0, ddim_steps: int | None = None, residual: str | None = None) -> list[dict]:
+    """jobs: (seed, episode) or (seed, episode, scenario) -> one result dict each; a job without a scenario draws one
+    from `split`. `residual`: act with the combined policy of this trained residual on `model`."""
     env = make_eval_env(model.cfg, env_id, split, video=video_dir is not None)
     policy = Policy(model, ddim_steps=ddim_steps)
+    if residual:
+        from agents.residual import load_residual
+
+        policy = load_residual(residual, base=policy)
     out = []
-    for s, i in jobs:
+    for s, i, scenario in ((*job, None)[:3] for job in jobs):
         frames = [] if video_dir is not None and i < videos_per_seed else None
-        r = run_episode(env, policy, s * 100_000 + i, frames)
+        r = run_episode(env, policy, s * 100_000 + i, frames, scenario)
         out.append(dict(r, seed=s, episode=i))
         if frames:
             import imageio.v2 as imageio
@@ -92,9 +100,9 @@ def run_jobs(model: ChunkModel, env_id: str | None, split: str, jobs: list[tuple
     return out
 
 
-def _worker(ckpt: str, ema: bool, *args) -> list[dict]:
+def _worker(ckpt: str, ema: bool, *args, **kwargs) -> list[dict]:
     torch.set_num_threads(1)
-    return run_jobs(load_model(ckpt, ema), *args)
+    return run_jobs(load_model(ckpt, ema), *args, **kwargs)
 
 
 def summarize(results: list[dict], seeds: list[int]) -> dict:
@@ -124,6 +132,29 @@ class Args:
     workers: int = 2
     ddim_steps: int | None = None
     ema: bool = True
+    residual: Path | None = None
+    """a trained residual (python -m agents.residual): evaluate the base and the combined policy"""
+
+
+def evaluate(ckpt: Path, env_id: str, split: str, seeds: int, episodes: int, workers: int = 2, residual: Path | None = None,
+             scenarios: list[str] | None = None, video_dir: Path | None = None, videos_per_seed: int = 0,
+             ddim_steps: int | None = None, ema: bool = True) -> dict:
+    """Success over `seeds` x `episodes` episodes, split over `workers` processes; the summary of `summarize`. With
+    `scenarios`, the episodes go through them in turn across seeds (seeds x episodes = len(scenarios) runs each once)."""
+    seed_list = list(range(seeds))
+    jobs = [(s, i, scenarios[(s * episodes + i) % len(scenarios)] if scenarios else None)
+            for s in seed_list for i in range(episodes)]
+    t0 = time.perf_counter()
+    kw = dict(video_dir=video_dir, videos_per_seed=videos_per_seed, ddim_steps=ddim_steps,
+              residual=str(residual) if residual else None)
+    if workers <= 1:
+        results = run_jobs(load_model(ckpt, ema), env_id, split, jobs, **kw)
+    else:
+        parts = [jobs[w :: workers] for w in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            futs = [ex.submit(_worker, str(ckpt), ema, env_id, split, p, **kw) for p in parts if p]
+            results = sorted((r for f in futs for r in f.result()), key=lambda r: (r["seed"], r["episode"]))
+    return dict(seconds=round(time.perf_counter() - t0, 1), **summarize(results, seed_list))
 
 
 def main(args: Args) -> dict:
@@ -131,26 +162,23 @@ def main(args: Args) -> dict:
     env_id = args.env or cfg["env_args"]["env_name"]
     if env_id not in gym.registry:
         raise ValueError(f"unknown env {env_id!r}; dexsuite envs: {sorted(TASK_OF_ENV)}")
-    seeds = list(range(args.seeds))
-    jobs = [(s, i) for s in seeds for i in range(args.episodes)]
     video_dir = args.ckpt.parent / "videos" / f"{env_id}_{args.split}" if args.video else None
-    t0 = time.perf_counter()
-    common = (env_id, args.split)
-    if args.workers <= 1:
-        results = run_jobs(load_model(args.ckpt, args.ema), *common, jobs, video_dir, args.videos_per_seed, args.ddim_steps)
-    else:
-        parts = [jobs[w :: args.workers] for w in range(args.workers)]
-        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as ex:
-            futs = [ex.submit(_worker, str(args.ckpt), args.ema, *common, p, video_dir, args.videos_per_seed,
-                              args.ddim_steps) for p in parts if p]
-            results = sorted((r for f in futs for r in f.result()), key=lambda r: (r["seed"], r["episode"]))
-    summary = dict(ckpt=str(args.ckpt), env=env_id, split=args.split, algo=cfg["algo"], obs=cfg["obs"],
-                   seconds=round(time.perf_counter() - t0, 1), **summarize(results, seeds))
+    runs = {"base": None} | ({"combined": args.residual} if args.residual else {})
+    summary = dict(ckpt=str(args.ckpt), env=env_id, split=args.split, algo=cfg["algo"], obs=cfg["obs"])
+    for name, residual in runs.items():
+        vd = (video_dir / name if args.residual else video_dir) if video_dir else None
+        res = evaluate(args.ckpt, env_id, args.split, args.seeds, args.episodes, args.workers, residual,
+                       video_dir=vd, videos_per_seed=args.videos_per_seed, ddim_steps=args.ddim_steps, ema=args.ema)
+        if args.residual:
+            summary[name] = dict(res, residual=str(residual) if residual else None)
+        else:
+            summary.update(res)
+        print(f"[evaluate] {cfg['algo']} ({cfg['obs']}{', ' + name if args.residual else ''}) on {env_id} {args.split}: "
+              f"success {res['success_mean']:.1%} ± {res['success_std']:.1%} over {args.seeds} seeds x {args.episodes} "
+              f"episodes ({res['seconds']:.0f} s)" + (f", videos in {vd}" if vd else ""))
     out = args.out or args.ckpt.parent / f"eval_{env_id}_{args.split}.json"
     out.write_text(json.dumps(summary, indent=1))
-    print(f"[evaluate] {cfg['algo']} ({cfg['obs']}) on {env_id} {args.split}: success {summary['success_mean']:.1%} "
-          f"± {summary['success_std']:.1%} over {len(seeds)} seeds x {args.episodes} episodes "
-          f"({summary['seconds']:.0f} s); wrote {out}" + (f" and videos in {video_dir}" if video_dir else ""))
+    print(f"[evaluate] wrote {out}")
     return summary
 
 

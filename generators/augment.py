@@ -117,17 +117,40 @@ def hand_roles(task: str, robots: list[str], reset_options: dict) -> list[str]:
     return ["giver" if giver in r else "receiver" for r in robots]
 
 
+LIFTED = 0.02  # m the object has risen from where it started: it is in hand
+
+
+def label_phases(ep: Episode, task: str, robots: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Phase labels for a demo recorded without them (a policy rollout), from its datagen info, as MimicGen's
+    subtask-termination signals: each hand approaches until the object has risen `LIFTED` above where it started, and
+    then carries it (the pour carries it to the bowl, so that subtask references the bowl). The handover's giver holds
+    all along, relative to its own start pose, as in the seed."""
+    z = np.asarray(ep.datagen_info["obj_pose"])[:, 2]
+    up = int(np.argmax(z - z[0] > LIFTED)) if np.any(z - z[0] > LIFTED) else len(z)
+    carry = {"grasp": "lift", "lift": "lift", "pour": "transfer", "handover": "transfer"}[task]
+    names = ["approach", carry, "hold"]
+    roles = hand_roles(task, robots, ep.reset_options)
+    phase = np.zeros((len(z), len(robots)), np.int8)
+    for k, role in enumerate(roles):
+        phase[up:, k] = 1
+        if role == "giver":
+            phase[:, k] = 2
+    return phase, names
+
+
 def segment_source(ep: Episode, task: str, robots: list[str]) -> list[list[Segment]]:
     """Per hand, the source's maximal runs of one phase label, each with the reference it is carried relative to."""
     refs = REFERENCES[task]
-    phase = np.asarray(ep.datagen_info["phase"])
+    phase, names = np.asarray(ep.datagen_info["phase"]), list(ep.phase_names)
+    if not names or phase.ndim != 2 or phase.shape[1] != len(robots) or (phase < 0).all():
+        phase, names = label_phases(ep, task, robots)
     roles = hand_roles(task, robots, ep.reset_options)
     out = []
     for k in range(phase.shape[1]):
         segs, start = [], 0
         for t in range(1, len(phase) + 1):
             if t == len(phase) or phase[t, k] != phase[start, k]:
-                name = ep.phase_names[phase[start, k]] if phase[start, k] >= 0 else "unlabelled"
+                name = names[phase[start, k]] if phase[start, k] >= 0 else "unlabelled"
                 ref = refs.get(f"{roles[k]}/{name}", refs.get(name, "object"))
                 segs.append(Segment(k, start, t, name, ref))
                 start = t
@@ -237,6 +260,8 @@ class Augmenter:
 # ---------------------------------------------------------------------------------------------------------- scenarios
 def object_pool(space, split: str, mode: str, seed_object: str) -> list[str]:
     pool = space.train_objects if split == "train" else space.test_objects
+    if mode == "source":  # each attempt keeps its source demo's object (the flywheel's rollouts bring the objects)
+        return []
     if mode == "seed":
         if seed_object not in pool:
             raise ValueError(f"--objects seed: the seed's object {seed_object} is not in the {split} split; "
@@ -250,42 +275,53 @@ def object_pool(space, split: str, mode: str, seed_object: str) -> list[str]:
     return list(pool)
 
 
-def attempt_scenario(space, split: str, objects: list[str], seed: int, attempt: int) -> tuple[Scenario, int]:
-    """Attempt k's scenario and reset seed: a pure function of (seed, k)."""
+def attempt_scenario(space, split: str, objects: list[str], seed: int, attempt: int,
+                     sources: list[str] | None = None) -> tuple[Scenario, int, int]:
+    """Attempt k's scenario, reset seed and source demo (an index into the sources' objects): a pure function of
+    (seed, k). With `sources` (each source demo's object), the attempt's object is its source's."""
     ss = np.random.SeedSequence([seed, attempt])
     rng = np.random.default_rng(ss)
     reset_seed = int(ss.generate_state(1)[0] & 0x7FFFFFFF)
+    src = int(rng.integers(len(sources))) if sources else 0
+    if sources:
+        objects = [sources[src]]
+    return _scenario(space, split, objects, rng), reset_seed, src
+
+
+def _scenario(space, split: str, objects: list[str], rng) -> Scenario:
     if split == "train":
-        return Scenario(str(rng.choice(objects)), str(rng.choice(space.train_envs)),
-                        int(rng.choice(space.train_poses))), reset_seed
+        return Scenario(str(rng.choice(objects)), str(rng.choice(space.train_envs)), int(rng.choice(space.train_poses)))
     pool = [s for s in space.scenarios(split) if s.object_id in objects]
-    return pool[rng.integers(len(pool))], reset_seed
+    if not pool:
+        raise ValueError(f"the {split} split has no scenario with objects {objects}")
+    return pool[rng.integers(len(pool))]
 
 
 # ---------------------------------------------------------------------------------------------------------- workers
 _WORKER: dict = {}
 
 
-def _init_worker(task: str, source: Path, demo: str, obs_mode: str | None, interp_steps: int, tail_steps: int,
+def _init_worker(task: str, source: Path, demos: list[str], obs_mode: str | None, interp_steps: int, tail_steps: int,
                  threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
     with open_dataset(source) as f:
-        ep = read_episode(f["data"][demo])
+        eps = [read_episode(f["data"][d]) for d in demos]
         env_args = json.loads(f["data"].attrs["env_args"])
     env = Recorder(make_env(env_args, obs_mode))
-    _WORKER["aug"] = Augmenter(env, ep, task, list(env_args["robot"]), interp_steps, tail_steps)
-    _WORKER["source"] = f"{source}:{demo}"
+    _WORKER["aug"] = [Augmenter(env, ep, task, list(env_args["robot"]), interp_steps, tail_steps) for ep in eps]
+    _WORKER["sources"] = [f"{source}:{d}" for d in demos]
 
 
-def _run_attempt(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]:
-    attempt, scenario, seed, iteration = job
-    aug: Augmenter = _WORKER["aug"]
+def _run_attempt(job: tuple[int, str, int, int, int]) -> tuple[int, Episode | None, dict]:
+    attempt, scenario, seed, src, iteration = job
+    aug: Augmenter = _WORKER["aug"][src]
     t = time.perf_counter()
     ok = aug.attempt(Scenario.parse(scenario), seed)
-    ep = aug.env.episode(dict(generator="a_ep", source=_WORKER["source"], flywheel_iteration=iteration,
+    source = _WORKER["sources"][src]
+    ep = aug.env.episode(dict(generator="a_ep", source=source, flywheel_iteration=iteration,
                               attempt=attempt)) if ok else None
-    return attempt, ep, dict(attempt=attempt, scenario=scenario, seed=seed, success=ok, steps=aug.steps,
+    return attempt, ep, dict(attempt=attempt, scenario=scenario, seed=seed, source=source, success=ok, steps=aug.steps,
                              seconds=round(time.perf_counter() - t, 3))
 
 
@@ -327,11 +363,13 @@ class Args:
     source: Path | None = None
     """default: demos/<task>/seed.hdf5 (python -m generators.seed --task <task>)"""
     demo: str | None = None
-    """which demo of the source file to carry (default: its first)"""
+    """which demo of the source file to carry (default: all of them, one drawn per attempt)"""
     out: Path | None = None
     """default: demos/<task>/aep.hdf5"""
     split: Literal["train", "test_objects", "test_oep"] = "train"
-    objects: Literal["seed", "category", "all"] = "category"
+    objects: Literal["seed", "category", "all", "source"] = "category"
+    """seed: the source's object; category: the split's objects of its category; all: every object of the split;
+    source: each attempt keeps its source demo's object (many sources: the flywheel's policy rollouts)"""
     max_attempts: int | None = None
     """stop after this many attempts even if --num is not reached (default 5 x num)"""
     workers: int = 2
@@ -369,10 +407,11 @@ def main(args: Args) -> dict:
         names = demo_names(f)
         if not names:
             raise ValueError(f"{source} holds no demos")
-        demo = args.demo or names[0]
-        if demo not in names:
-            raise ValueError(f"{source} has no demo {demo!r}; it has {names}")
-        seed_ep = read_episode(f["data"][demo])
+        if args.demo is not None and args.demo not in names:
+            raise ValueError(f"{source} has no demo {args.demo!r}; it has {names}")
+        demos = [args.demo] if args.demo else names
+        source_objects = [Scenario.parse(read_episode(f["data"][d]).scenario).object_id for d in demos]
+        seed_ep = read_episode(f["data"][demos[0]])
     if env_args["env_name"] != env_id:
         raise ValueError(f"{source} holds {env_args['env_name']} demos, not {env_id} ({args.task}); "
                          f"pass the {args.task} seed (python -m generators.seed --task {args.task})")
@@ -381,8 +420,14 @@ def main(args: Args) -> dict:
     max_attempts = args.max_attempts or 5 * args.num
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
     objects = object_pool(space, args.split, args.objects, Scenario.parse(seed_ep.scenario).object_id)
-    extra = dict(source=f"{source}:{demo}", split=args.split, objects_mode=args.objects, objects=objects,
-                 workers=args.workers, seed=args.seed)
+    if args.objects == "source":
+        missing = sorted({o for o in source_objects if not any(s.object_id == o for s in space.scenarios(args.split))}) \
+            if args.split != "train" else []
+        if missing:
+            raise ValueError(f"--objects source: the {args.split} split has no scenarios with {missing}")
+        objects = sorted(set(source_objects))
+    extra = dict(source=f"{source}:{args.demo or '*'}", sources=len(demos), split=args.split, objects_mode=args.objects,
+                 objects=objects, workers=args.workers, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not args.resume:
         raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")
@@ -417,14 +462,17 @@ def main(args: Args) -> dict:
     def jobs():
         a = next_attempt
         while a < max_attempts:
-            scenario, reset_seed = attempt_scenario(space, args.split, objects, args.seed, a)
-            yield a, str(scenario), reset_seed, args.iteration
+            scenario, reset_seed, src = attempt_scenario(space, args.split, objects, args.seed, a,
+                                                         source_objects if args.objects == "source" else None)
+            if args.objects != "source" and len(demos) > 1:
+                src = a % len(demos)
+            yield a, str(scenario), reset_seed, src, args.iteration
             a += 1
 
     t_start = time.perf_counter()
     bar = tqdm(total=args.num, initial=min(successes, args.num), desc=f"A_EP {args.task}", unit="demo",
                disable=not args.progress)
-    init = (args.task, source, demo, args.obs_mode, args.interp_steps, args.tail_steps)
+    init = (args.task, source, demos, args.obs_mode, args.interp_steps, args.tail_steps)
 
     def accept(ep: Episode | None, rec: dict) -> None:
         nonlocal successes
@@ -447,7 +495,8 @@ def main(args: Args) -> dict:
                     if successes >= args.num:
                         break
             else:
-                _run_pool(args.workers, init, jobs(), accept, lambda: successes >= args.num)
+                run_ordered(args.workers, _init_worker, (*init, 1), _run_attempt, jobs(), accept,
+                            lambda: successes >= args.num)
     finally:
         bar.close()
         seconds = prior_seconds + (time.perf_counter() - t_start)
@@ -464,15 +513,16 @@ def main(args: Args) -> dict:
     return summary
 
 
-def _run_pool(workers: int, init: tuple, jobs, accept, enough) -> None:
-    """Runs attempts on `workers` processes, a few in flight each, and accepts results in attempt order, so the
-    dataset is the same whatever the number of workers."""
+def run_ordered(workers: int, initializer, initargs: tuple, fn, jobs, accept, enough) -> None:
+    """Runs `fn(job)` -> (job number, *result) for numbered jobs on `workers` processes set up by `initializer`, a few
+    in flight each, and calls `accept(*result)` in job order until `enough()`, so what is kept is the same whatever
+    the number of workers."""
     ctx = mp.get_context("spawn")  # SAPIEN and torch do not survive fork
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(*init, 1)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs) as pool:
         pending, ready, want = {}, {}, None
         jobs = iter(jobs)
         for job in jobs:  # prime
-            pending[pool.submit(_run_attempt, job)] = job[0]
+            pending[pool.submit(fn, job)] = job[0]
             want = job[0] if want is None else want
             if len(pending) >= 2 * workers:
                 break
@@ -480,8 +530,8 @@ def _run_pool(workers: int, init: tuple, jobs, accept, enough) -> None:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 pending.pop(fut)
-                attempt, ep, rec = fut.result()
-                ready[attempt] = (ep, rec)
+                attempt, *result = fut.result()
+                ready[attempt] = result
             while want in ready and not enough():
                 accept(*ready.pop(want))
                 want += 1
@@ -490,7 +540,7 @@ def _run_pool(workers: int, init: tuple, jobs, accept, enough) -> None:
                     fut.cancel()
                 return
             for job in jobs:
-                pending[pool.submit(_run_attempt, job)] = job[0]
+                pending[pool.submit(fn, job)] = job[0]
                 if len(pending) >= 2 * workers:
                     break
 

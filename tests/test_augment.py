@@ -115,7 +115,7 @@ def test_resume_after_kill_adds_no_duplicates(seeds, tmp_path):
     space = make_env(json.loads(open_dataset(out)["data"].attrs["env_args"])).space
     objects = augment.object_pool(space, "train", "category", Scenario.parse(eps[0].scenario).object_id)
     for e in eps:
-        s, reset_seed = attempt_scenario(space, "train", objects, 0, e.provenance["attempt"])
+        s, reset_seed, _ = attempt_scenario(space, "train", objects, 0, e.provenance["attempt"])
         assert (str(s), reset_seed) == (e.scenario, e.seed)
     assert not out.with_name(out.name + ".episodes").exists()  # consolidated when complete
     with pytest.raises(ValueError, match="seed was 0, now 1"):  # other settings would make attempts mean other scenarios

@@ -1,0 +1,328 @@
+"""Residual RL on a frozen base policy (DexFlyWheel sec. 4.3, after Policy Decorator and ResiP):
+
+    python -m agents.residual --ckpt runs/grasp_dp/checkpoint.pt [--objects can_0 can_1] [--algo sac|ppo]
+        [--timesteps 40000] [--alpha 0.1] --out runs/grasp_res
+
+The residual sees the object state and proprioception (the base policy's low-dimensional observation keys, normalized
+by the base's own dataset statistics) and the base action it is about to correct, and outputs a correction in the
+base's normalized action units: a~ = a + alpha * delta, per step of the base's action chunk. It is trained by
+stable-baselines3 (SAC or PPO) from the task's normalized dense reward with the progressive exploration schedule: at
+each step the correction is applied with probability epsilon, and epsilon rises linearly from 0 to 1 over the first
+`--ramp` fraction of training, so early rollouts are the base policy's and the residual takes over as it learns.
+
+Episodes do not end at success (ManiSkill's RL convention: a success that ended the episode would forfeit the reward
+of staying successful); they end at failure or the time limit. `ResidualPolicy` is the combined policy with the same
+`reset` / `act` interface as `agents.policy.Policy`; with alpha = 0 it acts exactly as its base.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tyro
+
+import dexenvs  # noqa: F401
+from agents.checkpoint import load_model, read_checkpoint
+from agents.model import ChunkModel
+from agents.policy import Policy
+from dexenvs.experts import episode_options
+from dexenvs.scenarios import Scenario
+from generators.recorder import flatten_obs
+
+OBS_CLIP = 5.0  # normalized observations outside the dataset's range (velocities, unseen objects) are clipped here
+
+
+class EpsilonSchedule:
+    """Probability of applying the residual at global step t: linear from 0 to 1 over `ramp_steps`, then 1."""
+
+    def __init__(self, ramp_steps: int):
+        if ramp_steps < 0:
+            raise ValueError(f"ramp_steps must be >= 0, got {ramp_steps}")
+        self.ramp_steps = ramp_steps
+
+    def __call__(self, step: int) -> float:
+        return 1.0 if self.ramp_steps == 0 else float(min(1.0, max(0, step) / self.ramp_steps))
+
+
+def residual_obs(model: ChunkModel, obs: dict[str, torch.Tensor], base_action: torch.Tensor) -> torch.Tensor:
+    """(B, D) residual input: the base's low-dim obs keys and its action, normalized as the base sees them."""
+    parts = [model.normalizer.normalize(k, obs[k].reshape(len(base_action), -1)) for k in sorted(model.cfg["low_dim"])]
+    parts.append(model.normalizer.normalize("actions", base_action))
+    return torch.cat(parts, -1).clamp(-OBS_CLIP, OBS_CLIP)
+
+
+def combine(model: ChunkModel, base_action: torch.Tensor, delta: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Base action + alpha * delta, delta in the base's normalized action units ([-1, 1] spans the dataset's range).
+    Added in the env's units, so alpha = 0 returns the base action bit for bit."""
+    half_span = model.normalizer.actions__span / 2
+    return base_action + (alpha * delta.to(base_action.dtype)) * half_span
+
+
+def _flat_torch(obs) -> dict[str, torch.Tensor]:
+    if isinstance(obs, dict) and any(isinstance(v, dict) for v in obs.values()):
+        obs = flatten_obs(obs, keep_batch=True)
+    return {k: torch.as_tensor(v) for k, v in obs.items()}
+
+
+class ResidualEnv(gym.Env):
+    """One sim env with the frozen base policy inside, as the residual's RL environment (what SB3 trains on)."""
+
+    def __init__(self, base_ckpt: str, env_id: str, objects: list[str], alpha: float, ramp_steps: int,
+                 n_envs: int = 1, seed: int = 0, split_envs: str = "train"):
+        self.model = load_model(base_ckpt)
+        self.base = Policy(self.model, seed=seed)
+        kw = dict(self.model.cfg["env_args"]["env_kwargs"])
+        kw.update(obs_mode="state_dict", reward_mode="normalized_dense")
+        wrapped = gym.make(env_id, **kw)
+        self.max_steps = wrapped.spec.max_episode_steps
+        self.env = u = wrapped.unwrapped  # batched torch (one sub-env), as the GPU backend would give it
+        self.task = u.task_name
+        self.space = u.scenario_space()
+        bad = [o for o in objects if o not in self.space.train_objects + self.space.test_objects]
+        if bad:
+            raise ValueError(f"objects {bad} are not {self.task} objects; valid: {self.space.train_objects}")
+        self.objects, self.alpha, self.n_envs = list(objects), alpha, n_envs
+        self.schedule = EpsilonSchedule(ramp_steps)
+        self.rng = np.random.default_rng(seed)
+        self.action_low = torch.as_tensor(u.single_action_space.low)
+        self.action_high = torch.as_tensor(u.single_action_space.high)
+        a_dim = self.model.cfg["action_dim"]
+        obs_dim = sum(self.model.cfg["low_dim"].values()) + a_dim
+        self.observation_space = gym.spaces.Box(-OBS_CLIP, OBS_CLIP, (obs_dim,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (a_dim,), np.float32)
+        self.local_steps = 0
+
+    @property
+    def epsilon(self) -> float:
+        return self.schedule(self.local_steps * self.n_envs)  # every env steps at the same pace
+
+    def _observe(self, obs) -> np.ndarray:
+        self._obs = _flat_torch(obs)
+        with torch.no_grad():
+            self._base_action = self.base.act(self._obs)
+            return residual_obs(self.model, self._obs, self._base_action)[0].numpy().astype(np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        s = self.space
+        scenario = Scenario(str(self.rng.choice(self.objects)), str(self.rng.choice(s.train_envs)),
+                            int(self.rng.choice(s.train_poses)))
+        reset_seed = int(self.rng.integers(2**31))
+        obs, info = self.env.reset(seed=reset_seed, options=dict(episode_options(self.task, reset_seed) or {},
+                                                                  scenario=str(scenario)))
+        self.base.reset(seed=reset_seed)
+        self.t, self.succeeded, self.applied = 0, False, 0
+        return self._observe(obs), dict(scenario=str(scenario))
+
+    def step(self, action):
+        apply = self.rng.random() < self.epsilon
+        a = self._base_action
+        if apply:
+            delta = torch.as_tensor(np.asarray(action), dtype=torch.float32)[None]
+            a = combine(self.model, a, delta, self.alpha)
+        a = torch.minimum(torch.maximum(a, self.action_low), self.action_high)
+        obs, reward, _, _, info = self.env.step(a)
+        self.local_steps += 1
+        self.t += 1
+        self.applied += int(apply)
+        self.succeeded |= bool(info["success"][0])
+        terminated = bool(info["fail"][0])
+        truncated = self.t >= self.max_steps and not terminated
+        out = dict(success=bool(info["success"][0]))
+        if terminated or truncated:
+            out.update(episode_success=self.succeeded, residual_fraction=self.applied / self.t, epsilon=self.epsilon,
+                       is_success=self.succeeded)
+        return self._observe(obs), float(reward[0]), terminated, truncated, out
+
+    def close(self):
+        self.env.close()
+
+
+class ResidualPolicy:
+    """The combined policy base + alpha * residual, acting through `Policy`'s interface."""
+
+    def __init__(self, base: Policy, actor, alpha: float):
+        self.base, self.actor, self.alpha = base, actor, alpha
+        self.model, self.cfg = base.model, base.cfg
+
+    def reset(self, seed: int | None = None, env_idx=None) -> None:
+        self.base.reset(seed, env_idx)
+
+    def act(self, obs):
+        flat = _flat_torch(obs)
+        base_action = self.base.act(flat)
+        unbatched = self.base._unbatched
+        if unbatched:
+            flat = {k: v[None] for k, v in flat.items()}
+            base_action = torch.as_tensor(base_action)[None]
+        with torch.no_grad():
+            x = residual_obs(self.model, flat, base_action).numpy()
+            delta, _ = self.actor.predict(x, deterministic=True)
+            action = combine(self.model, base_action, torch.as_tensor(delta, dtype=torch.float32), self.alpha)
+        return action[0].numpy() if unbatched else action
+
+
+def load_residual(path: str | Path, base: Policy | None = None, alpha: float | None = None) -> ResidualPolicy:
+    """A trained residual directory (`residual.json` + `residual.zip`) -> the combined policy. The base policy is the
+    checkpoint the residual was trained on unless `base` is given."""
+    path = Path(path)
+    cfg_path = path / "residual.json"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{path} holds no trained residual (no residual.json); train one with "
+                                f"`python -m agents.residual --ckpt <base checkpoint> --out {path}`")
+    cfg = json.loads(cfg_path.read_text())
+    algo = _algos()[cfg["algo"]]
+    actor = algo.load(path / "residual.zip", device="cpu")
+    base = base or Policy(load_model(cfg["base_ckpt"]))
+    return ResidualPolicy(base, actor, cfg["alpha"] if alpha is None else alpha)
+
+
+def _algos() -> dict:
+    from stable_baselines3 import PPO, SAC
+
+    return {"sac": SAC, "ppo": PPO}
+
+
+# ---------------------------------------------------------------------------------------------------------- training
+@dataclass
+class Args:
+    ckpt: Path
+    """the frozen base policy's checkpoint (python -m agents.train)"""
+    out: Path = Path("runs/residual")
+    objects: list[str] = field(default_factory=list)
+    """objects to train on (default: the task's training objects); environments and poses are sampled from train"""
+    algo: Literal["sac", "ppo"] = "sac"
+    timesteps: int = 40_000
+    alpha: float = 0.1
+    ramp: float = 0.5
+    """epsilon reaches 1 after this fraction of --timesteps"""
+    workers: int = 2
+    """envs, each in its own process"""
+    seed: int = 0
+    minutes: float | None = None
+    """stop (and save) after this much training time"""
+    progress: bool = True
+
+
+def _make(ckpt: str, env_id: str, objects: list[str], alpha: float, ramp_steps: int, n_envs: int, seed: int):
+    def thunk():
+        torch.set_num_threads(1)
+        return ResidualEnv(ckpt, env_id, objects, alpha, ramp_steps, n_envs, seed)
+    return thunk
+
+
+def main(args: Args) -> dict:
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    cfg = read_checkpoint(args.ckpt)["config"]
+    env_id = cfg["env_args"]["env_name"]
+    if args.algo not in _algos():
+        raise ValueError(f"unknown --algo {args.algo!r}; valid: {sorted(_algos())}")
+    from mani_skill.utils.registration import REGISTERED_ENVS
+
+    space = REGISTERED_ENVS[env_id].cls.scenario_space()
+    objects = args.objects or space.train_objects
+    args.out.mkdir(parents=True, exist_ok=True)
+    ramp_steps = int(args.ramp * args.timesteps)
+    thunks = [_make(str(args.ckpt), env_id, objects, args.alpha, ramp_steps, args.workers, args.seed + 1000 * i)
+              for i in range(args.workers)]
+    venv = SubprocVecEnv(thunks, start_method="spawn") if args.workers > 1 else DummyVecEnv(thunks)
+    venv.seed(args.seed)
+    n = args.workers
+    if args.algo == "sac":
+        # Policy Decorator's recipe, sized for a CPU: small nets, updates every env step after a warm-up
+        model = _algos()["sac"]("MlpPolicy", venv, learning_rate=3e-4, buffer_size=200_000, batch_size=256,
+                                learning_starts=max(1000, 2 * 150 * n), train_freq=1, gradient_steps=max(1, n // 2),
+                                gamma=0.97, policy_kwargs=dict(net_arch=[256, 256]), seed=args.seed, device="cpu",
+                                verbose=0)
+    else:
+        # ResiP's recipe: small initial log-std, many steps per update, normalized advantages
+        model = _algos()["ppo"]("MlpPolicy", venv, learning_rate=3e-4, n_steps=1024 // n * 1, batch_size=256,
+                                n_epochs=10, gamma=0.97, gae_lambda=0.95, clip_range=0.2, ent_coef=0.0,
+                                policy_kwargs=dict(net_arch=[256, 256], log_std_init=-1.0), seed=args.seed,
+                                device="cpu", verbose=0)
+    metrics_path = args.out / "metrics.jsonl"
+    metrics_path.write_text("")
+    t0 = time.perf_counter()
+
+    class Log(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.episodes: list[dict] = []
+            self.bar = None
+
+        def _on_training_start(self):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=args.timesteps, desc=f"residual {args.algo}", disable=not args.progress)
+
+        def _on_step(self) -> bool:
+            self.bar.update(n)
+            for info, done in zip(self.locals["infos"], self.locals["dones"]):
+                if done and "episode_success" in info:
+                    self.episodes.append(dict(step=self.num_timesteps, success=info["episode_success"],
+                                              epsilon=info["epsilon"], residual_fraction=info["residual_fraction"]))
+                    with metrics_path.open("a") as fh:
+                        fh.write(json.dumps(self.episodes[-1]) + "\n")
+                    recent = self.episodes[-20:]
+                    self.bar.set_postfix(eps=f"{info['epsilon']:.2f}",
+                                         success=f"{np.mean([e['success'] for e in recent]):.0%}")
+            return args.minutes is None or time.perf_counter() - t0 < 60 * args.minutes
+
+        def _on_training_end(self):
+            self.bar.close()
+
+    log = Log()
+    model.learn(args.timesteps, callback=log)
+    seconds = time.perf_counter() - t0
+    model.save(args.out / "residual.zip")
+    venv.close()
+    eps = log.episodes
+    summary = dict(base_ckpt=str(args.ckpt), env_id=env_id, algo=args.algo, alpha=args.alpha, objects=objects,
+                   timesteps=int(model.num_timesteps), ramp_steps=ramp_steps, seconds=round(seconds, 1),
+                   steps_per_second=round(model.num_timesteps / seconds, 1), episodes=len(eps),
+                   first_success=float(np.mean([e["success"] for e in eps[:20]])) if eps else None,
+                   last_success=float(np.mean([e["success"] for e in eps[-20:]])) if eps else None,
+                   args={k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()})
+    (args.out / "residual.json").write_text(json.dumps(summary, indent=1))
+    plot(args.out, eps)
+    print(f"[residual] {args.algo} on {env_id}: {summary['timesteps']} steps in {seconds:.0f} s "
+          f"({summary['steps_per_second']:.0f}/s), training-episode success {summary['first_success']} -> "
+          f"{summary['last_success']} (first/last 20 episodes); wrote {args.out / 'residual.zip'}")
+    return summary
+
+
+def plot(out: Path, episodes: list[dict]) -> None:
+    if not episodes:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array([e["step"] for e in episodes])
+    succ = np.array([e["success"] for e in episodes], float)
+    k = max(1, min(20, len(succ) // 5))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps[k - 1:], np.convolve(succ, np.ones(k) / k, mode="valid"), label=f"training success ({k}-episode mean)")
+    ax.plot(steps, [e["epsilon"] for e in episodes], "--", label="epsilon (residual applied)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("env step")
+    ax.legend()
+    ax.set_title(out.name)
+    fig.tight_layout()
+    fig.savefig(out / "residual.png", dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

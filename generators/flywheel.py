@@ -1,0 +1,402 @@
+"""The self-improving data flywheel (DexFlyWheel sec. 4-5) on dexsuite's envs, generators and agents:
+
+    python -m generators.flywheel --task handover --iters 3 [--quick] [--variant flywheel|replay_only|no_residual|no_aep]
+
+Warm-up: the task's seed demo -> A_EP (environment and pose variation, the seed's object) -> D_1.
+Iteration i = 1..iters, over object sets O_1 (the seed's object) c O_2 (its category: similar shapes) c O_3 (every
+training object of the task: diverse shapes and physical properties):
+1. data:     D_i (i > 1) = A_EP over the last iteration's successful rollouts, each carried to new environments and
+             poses with its own object (`--trajectories`: 20 / 100 / 500);
+2. train:    the diffusion base policy on D_i;
+3. residual: residual RL on the frozen base over O_(i+1) (agents.residual: SAC or PPO, progressive exploration);
+4. eval:     base and combined policies on T_O^i (O_i in the seed's environment and pose) and T_OEP (40 held-out
+             object x environment x pose configurations), `--eval-seeds` seeds;
+5. rollout:  the combined policy on O_(i+1) in the seed's environment and pose; successes are kept (D_O^i).
+Then `report.md` (DexFlyWheel's Table 1: O, E, P, configurations, trajectories, SR on T_O base -> combined, SR on
+T_OEP), `report.png` (diversity and success per iteration) and `report.json` with every figure and stage time.
+
+Variants (same CLI, their own run directory): `replay_only` (DexMimicGen: A_EP from the seed onto O_i, no policy in
+the loop), `no_residual` (rollouts by the base policy), `no_aep` (the rollouts themselves are D_(i+1): no environment
+or pose variation added). `--quick` shrinks every stage (and uses the fast BC base) to run end to end in minutes.
+
+Every stage records itself in `<out>/state.json` when it finishes; running the same command again skips finished stages
+and continues the interrupted one (training and A_EP from where they stopped, other stages from their start).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import tyro
+from mani_skill.utils.registration import REGISTERED_ENVS
+
+from assets import objects as obj_lib
+from dexenvs.experts import EXPERTS, TaskName, episode_options
+from dexenvs.scenarios import Scenario
+from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
+
+VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
+QUICK = dict(trajectories=(8, 12, 16), rollouts=4, base_algo="bc", train_steps=(1500, 1500, 1500), residual_steps=1500,
+             eval_seeds=2, eval_episodes=2)
+
+
+@dataclass
+class Args:
+    task: TaskName = "handover"
+    iters: int = 3
+    variant: Literal["flywheel", "replay_only", "no_residual", "no_aep"] = "flywheel"
+    quick: bool = False
+    """a small run end to end in minutes: sets trajectories, rollouts, steps and evaluation to QUICK"""
+    out: Path | None = None
+    """default runs/flywheel/<task>[_<variant>][_quick]"""
+    trajectories: tuple[int, ...] = (20, 100, 500)
+    """|D_i| per iteration (the last is repeated for more iterations)"""
+    rollouts: int = 30
+    """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
+    base_algo: Literal["diffusion", "bc"] = "diffusion"
+    train_steps: tuple[int, ...] = (3000, 4000, 5000)
+    residual_algo: Literal["sac", "ppo"] = "sac"
+    residual_steps: int = 30_000
+    alpha: float = 0.1
+    eval_seeds: int = 5
+    eval_episodes: int = 8
+    """per seed and test set: T_OEP's 40 configurations are covered once by 5 seeds x 8"""
+    workers: int = 2
+    seed: int = 0
+    restart: bool = False
+    """discard an existing run in --out and start over"""
+    progress: bool = True
+
+
+def _per_iter(values: tuple[int, ...], i: int) -> int:
+    return values[min(i, len(values)) - 1]
+
+
+def iteration_objects(space, seed_object: str, i: int) -> list[str]:
+    """O_1: the seed's object; O_2: the training objects of its category; O_3 on: every training object."""
+    if i <= 1:
+        return [seed_object]
+    if i == 2:
+        cat = obj_lib.get_spec(seed_object).category
+        return [o for o in space.train_objects if obj_lib.get_spec(o).category == cat]
+    return list(space.train_objects)
+
+
+def coverage(path: Path) -> dict:
+    """Trajectories and distinct objects, environments, poses and scenarios of a dataset."""
+    with open_dataset(path) as f:
+        ss = [Scenario.parse(str(f["data"][n].attrs["scenario"])) for n in demo_names(f)]
+    o, e, p = ({getattr(s, a) for s in ss} for a in ("object_id", "env_id", "pose_id"))
+    return dict(trajectories=len(ss), objects=len(o), environments=len(e), poses=len(p), configs=len(o) * len(e) * len(p),
+                distinct_scenarios=len(set(ss)), object_ids=sorted(o))
+
+
+# ---------------------------------------------------------------------------------------------------------- stages
+class Stages:
+    """Finished stages with their results and times, in `<out>/state.json` (rewritten atomically)."""
+
+    def __init__(self, out: Path, settings: dict, restart: bool):
+        self.path = out / "state.json"
+        if restart and out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self.state = json.loads(self.path.read_text())
+            changed = {k: (self.state["settings"].get(k), v) for k, v in settings.items()
+                       if k not in ("progress", "workers", "restart") and self.state["settings"].get(k) != v}
+            if changed:
+                raise ValueError(f"{out} holds a run with other settings ("
+                                 + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+                                 + "); pass --restart to discard it, or choose another --out")
+            self.state["runs"] += 1
+        else:
+            self.state = dict(settings=settings, stages={}, runs=1)
+        self._save()
+
+    def _save(self) -> None:
+        tmp = self.path.with_name(f"state.json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(self.state, indent=1))
+        os.replace(tmp, self.path)
+
+    def done(self, name: str) -> bool:
+        return name in self.state["stages"]
+
+    def run(self, name: str, title: str, fn) -> dict:
+        if self.done(name):
+            print(f"[flywheel] {name} {title}: finished earlier, skipped")
+            return self.state["stages"][name]["result"]
+        print(f"[flywheel] {name} {title} ...", flush=True)
+        t = time.perf_counter()
+        result = fn()
+        self.state["stages"][name] = dict(result=result, seconds=round(time.perf_counter() - t, 1), run=self.state["runs"])
+        self._save()
+        return result
+
+
+# ---------------------------------------------------------------------------------------------------------- rollouts
+_ROLLOUT: dict = {}
+
+
+def _init_rollout(env_args: dict, ckpt: str, residual: str | None) -> None:
+    from agents.checkpoint import load_model
+    from agents.policy import Policy
+    from agents.residual import load_residual
+    from generators.recorder import Recorder
+    from generators.replay import make_env
+
+    torch.set_num_threads(1)
+    policy = Policy(load_model(ckpt))
+    _ROLLOUT.update(env=Recorder(make_env(env_args)), policy=load_residual(residual, base=policy) if residual else policy,
+                    task=next(t for t, (e, _) in EXPERTS.items() if e == env_args["env_name"]))
+
+
+def _rollout(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]:
+    attempt, scenario, reset_seed, iteration = job
+    env, policy, task = _ROLLOUT["env"], _ROLLOUT["policy"], _ROLLOUT["task"]
+    obs, _ = env.reset(seed=reset_seed, options=dict(episode_options(task, reset_seed) or {}, scenario=scenario))
+    policy.reset(seed=reset_seed)
+    max_steps = env.unwrapped.spec.max_episode_steps
+    for t in range(max_steps):
+        obs, _, _, _, info = env.step(policy.act(obs))
+        success, fail = bool(info["success"][0]), bool(info["fail"][0])
+        if success or fail:
+            break
+    ep = env.episode(dict(generator="rollout", flywheel_iteration=iteration, attempt=attempt)) if success else None
+    return attempt, ep, dict(attempt=attempt, scenario=scenario, success=success, steps=t + 1)
+
+
+def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | None, scenarios: list[str], num: int,
+                     max_attempts: int, iteration: int, seed: int, workers: int, progress: bool) -> dict:
+    """Rolls the policy out over `scenarios` in turn until `num` successes (or `max_attempts`); writes the successes."""
+    from tqdm import tqdm
+
+    from generators.augment import run_ordered
+
+    for p in (out, out.with_name(out.name + ".episodes")):  # a rollout stage restarts from its beginning
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    writer = DatasetWriter(out, env_args)
+    records: list[dict] = []
+    bar = tqdm(total=num, desc=f"rollouts {iteration}", unit="demo", disable=not progress)
+
+    def jobs():
+        for a in range(max_attempts):
+            rs = int(np.random.SeedSequence([seed, iteration, a]).generate_state(1)[0] & 0x7FFFFFFF)
+            yield a, scenarios[a % len(scenarios)], rs, iteration
+
+    def accept(ep, rec):
+        records.append(rec)
+        if ep is not None:
+            writer.add(ep)
+            bar.update(1)
+        bar.set_postfix(attempts=len(records), rate=f"{len(writer) / len(records):.0%}")
+
+    enough = lambda: len(writer) >= num  # noqa: E731
+    init = (env_args, str(ckpt), str(residual) if residual else None)
+    t = time.perf_counter()
+    if workers <= 1:
+        _init_rollout(*init)
+        for job in jobs():
+            accept(*_rollout(job)[1:])
+            if enough():
+                break
+    else:
+        run_ordered(workers, _init_rollout, init, _rollout, jobs(), accept, enough)
+    bar.close()
+    per_obj: dict[str, list[bool]] = {}
+    for r in records:
+        per_obj.setdefault(Scenario.parse(r["scenario"]).object_id, []).append(r["success"])
+    result = dict(path=str(out), attempts=len(records), successes=len(writer),
+                  success_rate=round(len(writer) / max(1, len(records)), 4), seconds=round(time.perf_counter() - t, 1),
+                  per_object={o: dict(attempts=len(v), successes=int(sum(v))) for o, v in sorted(per_obj.items())})
+    writer.attrs["generation"] = json.dumps(result)
+    writer.close()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------- the run
+def main(args: Args) -> dict:
+    from agents import evaluate as ev
+    from agents import residual as res
+    from agents import train as tr
+    from generators import augment, seed as seed_gen
+
+    if args.quick:
+        args = replace(args, **QUICK)
+    if args.iters < 1:
+        raise ValueError(f"--iters must be at least 1, got {args.iters}")
+    env_id = EXPERTS[args.task][0]
+    space = REGISTERED_ENVS[env_id].cls.scenario_space()
+    out = args.out or Path("runs/flywheel") / (args.task + ("" if args.variant == "flywheel" else f"_{args.variant}")
+                                               + ("_quick" if args.quick else ""))
+    settings = {f.name: (str(v) if isinstance(v := getattr(args, f.name), Path) else v) for f in fields(args)}
+    settings["trajectories"], settings["train_steps"] = list(args.trajectories), list(args.train_steps)
+    stages = Stages(out, settings, args.restart)
+    use_residual = args.variant in ("flywheel", "no_aep")
+    t_run = time.perf_counter()
+
+    seed_path = out / "seed.hdf5"
+    stages.run("0.seed", "seed demo (scripted expert)", lambda: dict(
+        path=str(seed_gen.main(seed_gen.Args(task=args.task, out=seed_path)))))
+    with open_dataset(seed_path) as f:
+        seed_scenario = Scenario.parse(str(f["data"][demo_names(f)[0]].attrs["scenario"]))
+        env_args = json.loads(f["data"].attrs["env_args"])
+    objects = {i: iteration_objects(space, seed_scenario.object_id, i) for i in range(1, args.iters + 2)}
+    print(f"[flywheel] {args.task} ({args.variant}), {args.iters} iterations in {out}; objects per iteration: "
+          + ", ".join(f"O_{i}={len(objects[i])}" for i in range(1, args.iters + 1)))
+
+    def aep(i: int, source: Path, mode: str) -> dict:
+        path = out / f"D{i}.hdf5"
+        s = augment.main(augment.Args(task=args.task, num=_per_iter(args.trajectories, i), source=source, out=path,
+                                      objects=mode, workers=args.workers, seed=args.seed + i, iteration=i,
+                                      resume=path.exists() or path.with_name(path.name + ".episodes").exists(),
+                                      progress=args.progress))
+        return dict(path=str(path), generation_success=s["success_rate"], attempts=s["attempts"], **coverage(path))
+
+    iterations = []
+    for i in range(1, args.iters + 1):
+        tag = f"iteration {i}/{args.iters}"
+        # 1. D_i
+        if i == 1:
+            data = stages.run("1.data", f"{tag}: D_1 = A_EP(seed)", lambda: aep(1, seed_path, "seed"))
+        elif args.variant == "replay_only":
+            data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(seed) onto O_{i}",
+                              lambda: aep(i, seed_path, "category" if i == 2 else "all"))
+        elif args.variant == "no_aep":
+            data = stages.run(f"{i}.data", f"{tag}: D_{i} = the rollouts", lambda: dict(
+                path=stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"],
+                **coverage(Path(stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"]))))
+        else:
+            data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(rollouts {i - 1})",
+                              lambda: aep(i, out / f"rollouts_{i - 1}.hdf5", "source"))
+        # 2. base policy
+        base_dir = out / f"base_{i}"
+        stages.run(f"{i}.train", f"{tag}: train the {args.base_algo} base policy on D_{i}", lambda: tr.main(tr.Args(
+            algo=args.base_algo, dataset=Path(data["path"]), out=base_dir, steps=_per_iter(args.train_steps, i),
+            eval_every=0, resume=True, seed=args.seed, progress=args.progress)))
+        ckpt = base_dir / "checkpoint.pt"
+        # 3. residual
+        res_dir = out / f"residual_{i}" if use_residual else None
+        next_objects = objects[min(i + 1, args.iters)]
+        if use_residual:
+            stages.run(f"{i}.residual", f"{tag}: residual RL ({args.residual_algo}) on O_{min(i + 1, args.iters)}",
+                       lambda: res.main(res.Args(ckpt=ckpt, out=res_dir, objects=next_objects, algo=args.residual_algo,
+                                                 timesteps=args.residual_steps, alpha=args.alpha, workers=args.workers,
+                                                 seed=args.seed, progress=args.progress)))
+        # 4. evaluation
+        t_o = [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in objects[i]]
+        t_oep = [str(s) for s in space.scenarios("test_oep")]
+
+        def evaluate() -> dict:
+            r = {}
+            for name, scen in (("T_O", t_o), ("T_OEP", t_oep)):
+                for pol, resid in (("base", None), ("combined", res_dir)) if use_residual else (("base", None),):
+                    s = ev.evaluate(ckpt, env_id, "train", args.eval_seeds, args.eval_episodes, args.workers, resid,
+                                    scenarios=scen)
+                    r[f"{name}/{pol}"] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
+                                              per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
+                    print(f"[flywheel]   {name} {pol}: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
+            return r
+
+        evals = stages.run(f"{i}.eval", f"{tag}: evaluate on T_O^{i} and T_OEP", evaluate)
+        # 5. rollouts on the next objects
+        rollout = None
+        if i < args.iters and args.variant != "replay_only":
+            num = _per_iter(args.trajectories, i + 1) if args.variant == "no_aep" else args.rollouts
+            scen = [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in next_objects]
+            rollout = stages.run(f"{i}.rollout", f"{tag}: roll out the {'combined' if use_residual else 'base'} policy "
+                                 f"on O_{i + 1} ({len(next_objects)} objects)", lambda: collect_rollouts(
+                                     out / f"rollouts_{i}.hdf5", env_args, ckpt, res_dir, scen, num, 4 * num, i,
+                                     args.seed, args.workers, args.progress))
+            if rollout["successes"] == 0:
+                raise RuntimeError(f"iteration {i}: no rollout succeeded on O_{i + 1} ({rollout['attempts']} attempts), so "
+                                   f"D_{i + 1} cannot be built; train longer (--train-steps, --residual-steps)")
+        iterations.append(dict(iteration=i, objects=objects[i], data=data, eval=evals, rollout=rollout))
+
+    report = dict(task=args.task, variant=args.variant, settings=settings, iterations=iterations,
+                  stage_seconds={k: v["seconds"] for k, v in stages.state["stages"].items()},
+                  total_stage_seconds=round(sum(v["seconds"] for v in stages.state["stages"].values()), 1),
+                  this_run_seconds=round(time.perf_counter() - t_run, 1))
+    write_report(out, report)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------- report
+def _sr(e: dict, name: str, residual: bool) -> str:
+    b = e[f"{name}/base"]
+    s = f"{b['mean']:.1%} ± {b['std']:.1%}"
+    if residual and f"{name}/combined" in e:
+        c = e[f"{name}/combined"]
+        s += f" → **{c['mean']:.1%}** ± {c['std']:.1%}"
+    return s
+
+
+def write_report(out: Path, report: dict) -> None:
+    its = report["iterations"]
+    residual = report["variant"] in ("flywheel", "no_aep")
+    lines = [f"# Flywheel report: {report['task']} ({report['variant']})", "",
+             "DexFlyWheel's Table 1 shape. SR: success rate, mean ± std over evaluation seeds"
+             + (", base → combined (base + residual)" if residual else ", base policy") + ".", "",
+             "| Iter. | O | E | P | Configs (OxExP) | Traj. | SR in T_O^i | SR in T_OEP |",
+             "|---|---|---|---|---|---|---|---|"]
+    for it in its:
+        d = it["data"]
+        lines.append(f"| i = {it['iteration']} | {d['objects']} | {d['environments']} | {d['poses']} | {d['configs']} | "
+                     f"{d['trajectories']} | {_sr(it['eval'], 'T_O', residual)} | {_sr(it['eval'], 'T_OEP', residual)} |")
+    lines += ["", "| Stage | Seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]
+    lines += [f"| **total** | **{report['total_stage_seconds']:.0f}** ({report['total_stage_seconds'] / 60:.1f} min) |", ""]
+    for it in its:
+        if it["rollout"]:
+            r = it["rollout"]
+            lines.append(f"- iteration {it['iteration']} rollouts: {r['successes']}/{r['attempts']} succeeded; per object "
+                         + ", ".join(f"{o} {v['successes']}/{v['attempts']}" for o, v in r["per_object"].items()))
+    lines += ["", "![diversity and success per iteration](report.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    _plot(out, report, residual)
+    print("\n".join(lines[:5 + len(its)]))
+    print(f"[flywheel] wrote {out / 'report.md'}, {out / 'report.png'}, {out / 'report.json'}")
+
+
+def _plot(out: Path, report: dict, residual: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    its = report["iterations"]
+    x = [it["iteration"] for it in its]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label in (("objects", "O"), ("environments", "E"), ("poses", "P"), ("configs", "O x E x P"),
+                       ("trajectories", "trajectories")):
+        a1.plot(x, [it["data"][key] for it in its], "o-", label=label)
+    a1.set_yscale("log")
+    a1.set_xlabel("iteration")
+    a1.set_title("data diversity of D_i")
+    a1.legend()
+    for key, style in (("T_O/base", "o--"), ("T_O/combined", "o-"), ("T_OEP/base", "s--"), ("T_OEP/combined", "s-")):
+        if all(key in it["eval"] for it in its):
+            a2.errorbar(x, [it["eval"][key]["mean"] for it in its], [it["eval"][key]["std"] for it in its], fmt=style,
+                        capsize=3, label=key)
+    a2.set_ylim(-0.02, 1.02)
+    a2.set_xlabel("iteration")
+    a2.set_title("success rate")
+    a2.legend()
+    a1.set_xticks(x)
+    a2.set_xticks(x)
+    fig.suptitle(f"{report['task']} ({report['variant']})")
+    fig.tight_layout()
+    fig.savefig(out / "report.png", dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
