@@ -25,6 +25,7 @@ and continues the interrupted one (training and A_EP from where they stopped, ot
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -44,7 +45,7 @@ from dexenvs.scenarios import Scenario
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
-QUICK = dict(trajectories=(8, 12, 16), rollouts=4, base_algo="bc", train_steps=(1500, 1500, 1500), residual_steps=1500,
+QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=(3000, 3000, 3000), residual_steps=1500,
              eval_seeds=2, eval_episodes=2)
 
 
@@ -108,11 +109,17 @@ class Stages:
         if restart and out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
+        self._lock = (out / ".lock").open("w")
+        try:  # two runs writing one directory would corrupt each other's datasets
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another flywheel run is using {out}; wait for it or choose another --out") from None
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
             changed = {k: (self.state["settings"].get(k), v) for k, v in settings.items()
                        if k not in ("progress", "workers", "restart") and self.state["settings"].get(k) != v}
             if changed:
+                self._lock.close()
                 raise ValueError(f"{out} holds a run with other settings ("
                                  + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
                                  + "); pass --restart to discard it, or choose another --out")
@@ -152,10 +159,13 @@ def _init_rollout(env_args: dict, ckpt: str, residual: str | None) -> None:
     from generators.recorder import Recorder
     from generators.replay import make_env
 
+    import gymnasium as gym
+
     torch.set_num_threads(1)
     policy = Policy(load_model(ckpt))
-    _ROLLOUT.update(env=Recorder(make_env(env_args)), policy=load_residual(residual, base=policy) if residual else policy,
-                    task=next(t for t, (e, _) in EXPERTS.items() if e == env_args["env_name"]))
+    _ROLLOUT["max_steps"] = gym.spec(env_args["env_name"]).max_episode_steps
+    _ROLLOUT.update(env=Recorder(make_env(env_args, "state_dict")),  # the policy reads dict observations
+                    policy=load_residual(residual, base=policy) if residual else policy, task=next(t for t, (e, _) in EXPERTS.items() if e == env_args["env_name"]))
 
 
 def _rollout(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]:
@@ -163,8 +173,7 @@ def _rollout(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]
     env, policy, task = _ROLLOUT["env"], _ROLLOUT["policy"], _ROLLOUT["task"]
     obs, _ = env.reset(seed=reset_seed, options=dict(episode_options(task, reset_seed) or {}, scenario=scenario))
     policy.reset(seed=reset_seed)
-    max_steps = env.unwrapped.spec.max_episode_steps
-    for t in range(max_steps):
+    for t in range(_ROLLOUT["max_steps"]):
         obs, _, _, _, info = env.step(policy.act(obs))
         success, fail = bool(info["success"][0]), bool(info["fail"][0])
         if success or fail:
@@ -269,6 +278,11 @@ def main(args: Args) -> dict:
         elif args.variant == "replay_only":
             data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(seed) onto O_{i}",
                               lambda: aep(i, seed_path, "category" if i == 2 else "all"))
+        elif stages.state["stages"][f"{i - 1}.rollout"]["result"]["successes"] == 0:
+            # no rollout succeeded: the flywheel has nothing of its own to carry, so this iteration's data falls back to
+            # replay from the seed (as replay_only); the report says so
+            data = stages.run(f"{i}.data", f"{tag}: no successful rollouts, D_{i} = A_EP(seed) onto O_{i}",
+                              lambda: dict(aep(i, seed_path, "category" if i == 2 else "all"), fallback="replay"))
         elif args.variant == "no_aep":
             data = stages.run(f"{i}.data", f"{tag}: D_{i} = the rollouts", lambda: dict(
                 path=stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"],
@@ -316,8 +330,8 @@ def main(args: Args) -> dict:
                                      out / f"rollouts_{i}.hdf5", env_args, ckpt, res_dir, scen, num, 4 * num, i,
                                      args.seed, args.workers, args.progress))
             if rollout["successes"] == 0:
-                raise RuntimeError(f"iteration {i}: no rollout succeeded on O_{i + 1} ({rollout['attempts']} attempts), so "
-                                   f"D_{i + 1} cannot be built; train longer (--train-steps, --residual-steps)")
+                print(f"[flywheel] iteration {i}: no rollout succeeded on O_{i + 1} ({rollout['attempts']} attempts); "
+                      f"D_{i + 1} falls back to replay from the seed. Train longer (--train-steps, --residual-steps).")
         iterations.append(dict(iteration=i, objects=objects[i], data=data, eval=evals, rollout=rollout))
 
     report = dict(task=args.task, variant=args.variant, settings=settings, iterations=iterations,
@@ -348,7 +362,7 @@ def write_report(out: Path, report: dict) -> None:
              "|---|---|---|---|---|---|---|---|"]
     for it in its:
         d = it["data"]
-        lines.append(f"| i = {it['iteration']} | {d['objects']} | {d['environments']} | {d['poses']} | {d['configs']} | "
+        lines.append(f"| i = {it['iteration']}{' (replay fallback)' if d.get('fallback') else ''} | {d['objects']} | {d['environments']} | {d['poses']} | {d['configs']} | "
                      f"{d['trajectories']} | {_sr(it['eval'], 'T_O', residual)} | {_sr(it['eval'], 'T_OEP', residual)} |")
     lines += ["", "| Stage | Seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]

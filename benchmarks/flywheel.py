@@ -1,0 +1,74 @@
+"""The flywheel benchmark: a full default run per task (3 iterations) and the replay-only baseline (DexMimicGen: A_EP
+from the seed), side by side, with wall time per stage.
+
+    python -m benchmarks.flywheel [--tasks grasp pour lift handover] [--variants flywheel replay_only] [--quick]
+
+Each run is `python -m generators.flywheel` in its own directory under runs/flywheel/ (resumable: rerunning continues
+interrupted runs). Copies each run's report.md / report.png / report.json to benchmarks/results/flywheel/<task>_<variant>/
+and writes benchmarks/results/flywheel.json plus a summary table against DexFlyWheel's Table 1/2 figures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tyro
+
+from generators import flywheel
+
+RESULTS = Path(__file__).parent / "results"
+PAPER_T_OEP = {"grasp": (15.0, 58.0, 90.0), "pour": (36.1, 55.6, 85.8), "lift": (13.9, 44.4, 79.4),
+               "handover": (0.8, 17.5, 72.5)}  # DexFlyWheel Table 1, SR in T_OEP per iteration (%)
+PAPER_REPLAY = {"grasp": 50.3, "pour": 44.4, "lift": 43.7, "handover": 42.5}  # Table 2, DexMimicGen (Enhanced)
+
+
+@dataclass
+class Args:
+    tasks: list[str] = field(default_factory=lambda: ["grasp", "pour", "lift", "handover"])
+    variants: list[str] = field(default_factory=lambda: ["flywheel", "replay_only"])
+    quick: bool = False
+    iters: int = 3
+
+
+def final_t_oep(report: dict) -> float:
+    e = report["iterations"][-1]["eval"]
+    return e.get("T_OEP/combined", e["T_OEP/base"])["mean"]
+
+
+def main(args: Args) -> dict:
+    out: dict = {}
+    for task in args.tasks:
+        for variant in args.variants:
+            rep = flywheel.main(flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters))
+            run_dir = Path(rep["settings"]["out"] or "") if rep["settings"].get("out") else None
+            name = f"{task}_{variant}" + ("_quick" if args.quick else "")
+            src = run_dir or Path("runs/flywheel") / (task + ("" if variant == "flywheel" else f"_{variant}")
+                                                      + ("_quick" if args.quick else ""))
+            dst = RESULTS / "flywheel" / name
+            dst.mkdir(parents=True, exist_ok=True)
+            for f in ("report.md", "report.png", "report.json"):
+                shutil.copy(src / f, dst / f)
+            out[name] = dict(task=task, variant=variant, minutes=round(rep["total_stage_seconds"] / 60, 1),
+                             t_oep=[final for final in (it["eval"].get("T_OEP/combined", it["eval"]["T_OEP/base"])["mean"]
+                                                         for it in rep["iterations"])],
+                             t_o=[(it["eval"]["T_O/base"]["mean"], it["eval"].get("T_O/combined", {}).get("mean"))
+                                  for it in rep["iterations"]],
+                             stage_seconds=rep["stage_seconds"])
+    lines = ["| task | variant | minutes | SR T_OEP per iteration (ours) | DexFlyWheel T_OEP | replay baseline (paper) |",
+             "|---|---|---|---|---|---|"]
+    for r in out.values():
+        lines.append(f"| {r['task']} | {r['variant']} | {r['minutes']} | "
+                     + " → ".join(f"{x:.1%}" for x in r["t_oep"])
+                     + f" | {' → '.join(f'{x}%' for x in PAPER_T_OEP[r['task']])} | {PAPER_REPLAY[r['task']]}% |")
+    print("\n".join(lines))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / ("flywheel_quick.json" if args.quick else "flywheel.json")).write_text(
+        json.dumps(dict(runs=out, table="\n".join(lines)), indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

@@ -1,0 +1,129 @@
+"""Residual RL and the data flywheel: the epsilon schedule, alpha = 0 is the base policy, `--quick` end to end for a
+one-hand and a two-hand task (datasets grow in objects, environments and poses; the report has its table), and a run
+killed mid-iteration resumes without redoing finished stages."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.checkpoint import load_model
+from agents.policy import Policy
+from agents.residual import EpsilonSchedule, ResidualEnv, ResidualPolicy, load_residual
+from generators import flywheel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_epsilon_schedule_rises_linearly_from_0_to_1():
+    s = EpsilonSchedule(200)
+    assert [s(t) for t in (0, 50, 100, 150, 200, 1000)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert EpsilonSchedule(0)(0) == 1.0
+    with pytest.raises(ValueError, match="ramp_steps must be >= 0"):
+        EpsilonSchedule(-1)
+
+
+@pytest.fixture(scope="module")
+def grasp_run(tmp_path_factory):
+    """A quick two-iteration grasp flywheel, killed once training of iteration 1 has finished, then resumed."""
+    out = tmp_path_factory.mktemp("fw") / "grasp"
+    cmd = [sys.executable, "-m", "generators.flywheel", "--task", "grasp", "--iters", "2", "--quick", "--out", str(out),
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state = out / "state.json"
+    deadline = time.time() + 900
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and "1.train" in json.loads(state.read_text())["stages"]:
+            break
+        time.sleep(1)
+    assert proc.poll() is None, "the flywheel ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = json.loads(state.read_text())["stages"]
+    mtimes = {p.name: p.stat().st_mtime for p in (out / "D1.hdf5", out / "base_1" / "checkpoint.pt")}
+    report = flywheel.main(flywheel.Args(task="grasp", iters=2, quick=True, out=out, progress=False))
+    return out, before, mtimes, report
+
+
+def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
+    out, before, mtimes, report = grasp_run
+    stages = json.loads((out / "state.json").read_text())["stages"]
+    # finished before the kill: not run again (same record, same files); the rest ran in the second run
+    for name in ("0.seed", "1.data", "1.train"):
+        assert stages[name] == before[name] and stages[name]["run"] == 1
+    assert all(stages[n]["run"] == 2 for n in stages if n not in before)
+    assert {"1.residual", "1.eval", "1.rollout", "2.data", "2.train", "2.residual", "2.eval"} <= set(stages)
+    assert mtimes == {p.name: p.stat().st_mtime for p in (out / "D1.hdf5", out / "base_1" / "checkpoint.pt")}
+    d1, d2 = (it["data"] for it in report["iterations"])
+    assert d1["objects"] == 1 and d1["trajectories"] == flywheel.QUICK["trajectories"][0]
+    assert d2["trajectories"] == flywheel.QUICK["trajectories"][1]
+    assert d2["objects"] > d1["objects"] and d2["configs"] > d1["configs"]
+    assert d2["environments"] >= 2 and d2["poses"] >= 2
+    md = (out / "report.md").read_text()
+    assert "| Iter. | O | E | P | Configs (OxExP) | Traj. | SR in T_O^i | SR in T_OEP |" in md
+    assert md.count("| i = ") == 2 and "→" in md  # base -> combined
+    assert (out / "report.png").stat().st_size > 10_000
+    ev = report["iterations"][1]["eval"]
+    assert set(ev) == {"T_O/base", "T_O/combined", "T_OEP/base", "T_OEP/combined"}
+    assert all(0.0 <= v["mean"] <= 1.0 for v in ev.values())
+
+
+def test_residual_with_alpha_zero_is_the_base_policy(grasp_run):
+    out = grasp_run[0]
+    model = load_model(out / "base_1" / "checkpoint.pt")
+    base = Policy(model, seed=3)
+    combined = load_residual(out / "residual_1", base=Policy(model, seed=3), alpha=0.0)
+    nudged = load_residual(out / "residual_1", base=Policy(model, seed=3), alpha=0.5)
+    objects = json.loads((out / "residual_1" / "residual.json").read_text())["objects"]
+    env = ResidualEnv(str(out / "base_1" / "checkpoint.pt"), "DexGrasp-v0", objects, 0.0, 10)
+    env.reset(seed=0)
+    obs = env.env.get_obs()
+    a_base, a_zero, a_nudged = base.act(obs), combined.act(obs), nudged.act(obs)
+    assert torch.equal(a_base, a_zero)
+    assert not torch.allclose(a_base, a_nudged)
+    env.close()
+
+
+def test_residual_env_epsilon_follows_the_global_step(grasp_run):
+    out = grasp_run[0]
+    ckpt = str(out / "base_1" / "checkpoint.pt")
+    objects = json.loads((out / "residual_1" / "residual.json").read_text())["objects"]
+    env = ResidualEnv(ckpt, "DexGrasp-v0", objects, alpha=0.2, ramp_steps=40, n_envs=2)
+    env.reset(seed=1)
+    eps = []
+    for _ in range(25):
+        eps.append(env.epsilon)
+        _, _, term, trunc, info = env.step(np.ones(env.action_space.shape, np.float32))
+        if term or trunc:
+            env.reset()
+    assert eps[:3] == [0.0, 0.05, 0.1] and eps[20:] == [1.0] * 5  # 2 envs: global step = 2 x local
+    env.close()
+
+
+def test_quick_flywheel_two_hands(tmp_path):
+    out = tmp_path / "handover"
+    report = flywheel.main(flywheel.Args(task="handover", iters=2, quick=True, out=out, progress=False))
+    d1, d2 = (it["data"] for it in report["iterations"])
+    assert d1["objects"] == 1 and d2["objects"] > 1 and d2["configs"] > d1["configs"]
+    assert "| i = 2" in (out / "report.md").read_text()
+    stages = json.loads((out / "state.json").read_text())["stages"]
+    assert {"1.residual", "1.rollout", "2.eval"} <= set(stages) and all(v["run"] == 1 for v in stages.values())
+
+
+def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path):
+    flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)._lock.close()
+    with pytest.raises(ValueError, match="iters was 2, now 3.*--restart"):
+        flywheel.Stages(tmp_path, dict(task="grasp", iters=3), restart=False)
+    held = flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)
+    with pytest.raises(RuntimeError, match="another flywheel run is using"):
+        flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)
+    held._lock.close()
