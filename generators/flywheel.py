@@ -376,7 +376,7 @@ def write_report(out: Path, report: dict) -> None:
     (out / "report.md").write_text("\n".join(lines))
     (out / "report.json").write_text(json.dumps(report, indent=1))
     _plot(out, report, residual)
-    print("\n".join(lines[:5 + len(its)]))
+    print("\n".join(lines[:6 + len(its)]))
     print(f"[flywheel] wrote {out / 'report.md'}, {out / 'report.png'}, {out / 'report.json'}")
 
 
