@@ -43,14 +43,16 @@ def make_eval_env(cfg: dict, env_id: str | None = None, split: str = "train", vi
     return env
 
 
-def run_episode(env, policy: Policy, reset_seed: int, frames: list | None = None, scenario: str | None = None) -> dict:
-    """One episode until success, failure or the time limit; `scenario` fixes it (default: drawn from the env's split)."""
+def run_episode(env, policy: Policy, reset_seed: int, frames: list | None = None, scenario: str | None = None,
+                max_steps: int | None = None) -> dict:
+    """One episode until success, failure or the time limit (`max_steps`, default the env spec's); `scenario` fixes it
+    (default: drawn from the env's split)."""
     base = env.unwrapped
     task = TASK_OF_ENV.get(base.spec.id if base.spec else "", "")
     options = dict(episode_options(task, reset_seed) or {}, **({"scenario": scenario} if scenario else {}))
     obs, info = env.reset(seed=reset_seed, options=options)
     policy.reset(seed=reset_seed)
-    max_steps = env.spec.max_episode_steps if env.spec and env.spec.max_episode_steps else 200
+    max_steps = max_steps or (env.spec.max_episode_steps if env.spec and env.spec.max_episode_steps else 200)
     success = False
     for t in range(max_steps):
         if frames is not None:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import tyro
 
-import dexenvs  # noqa: F401
+import dexenvs  # noqa: F401  (registers the envs)
 from agents.checkpoint import load_model, read_checkpoint
 from agents.model import ChunkModel
 from agents.policy import Policy
@@ -246,7 +246,7 @@ def main(args: Args) -> dict:
                                 verbose=0)
     else:
         # ResiP's recipe: small initial log-std, many steps per update, normalized advantages
-        model = _algos()["ppo"]("MlpPolicy", venv, learning_rate=3e-4, n_steps=1024 // n * 1, batch_size=256,
+        model = _algos()["ppo"]("MlpPolicy", venv, learning_rate=3e-4, n_steps=1024 // n, batch_size=256,
                                 n_epochs=10, gamma=0.97, gae_lambda=0.95, clip_range=0.2, ent_coef=0.0,
                                 policy_kwargs=dict(net_arch=[256, 256], log_std_init=-1.0), seed=args.seed,
                                 device="cpu", verbose=0)

@@ -33,27 +33,19 @@ class Args:
     iters: int = 3
 
 
-def final_t_oep(report: dict) -> float:
-    e = report["iterations"][-1]["eval"]
-    return e.get("T_OEP/combined", e["T_OEP/base"])["mean"]
-
-
 def main(args: Args) -> dict:
     out: dict = {}
     for task in args.tasks:
         for variant in args.variants:
             rep = flywheel.main(flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters))
-            run_dir = Path(rep["settings"]["out"] or "") if rep["settings"].get("out") else None
-            name = f"{task}_{variant}" + ("_quick" if args.quick else "")
-            src = run_dir or Path("runs/flywheel") / (task + ("" if variant == "flywheel" else f"_{variant}")
-                                                      + ("_quick" if args.quick else ""))
+            src, name = Path(rep["out"]), f"{task}_{variant}" + ("_quick" if args.quick else "")
             dst = RESULTS / "flywheel" / name
             dst.mkdir(parents=True, exist_ok=True)
             for f in ("report.md", "report.png", "report.json"):
                 shutil.copy(src / f, dst / f)
             out[name] = dict(task=task, variant=variant, minutes=round(rep["total_stage_seconds"] / 60, 1),
-                             t_oep=[final for final in (it["eval"].get("T_OEP/combined", it["eval"]["T_OEP/base"])["mean"]
-                                                         for it in rep["iterations"])],
+                             t_oep=[it["eval"].get("T_OEP/combined", it["eval"]["T_OEP/base"])["mean"]
+                                    for it in rep["iterations"]],
                              t_o=[(it["eval"]["T_O/base"]["mean"], it["eval"].get("T_O/combined", {}).get("mean"))
                                   for it in rep["iterations"]],
                              stage_seconds=rep["stage_seconds"])

@@ -30,7 +30,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -40,7 +40,7 @@ import tyro
 from mani_skill.utils.registration import REGISTERED_ENVS
 
 from assets import objects as obj_lib
-from dexenvs.experts import EXPERTS, TaskName, episode_options
+from dexenvs.experts import EXPERTS, TaskName
 from dexenvs.scenarios import Scenario
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 
@@ -165,21 +165,17 @@ def _init_rollout(env_args: dict, ckpt: str, residual: str | None) -> None:
     policy = Policy(load_model(ckpt))
     _ROLLOUT["max_steps"] = gym.spec(env_args["env_name"]).max_episode_steps
     _ROLLOUT.update(env=Recorder(make_env(env_args, "state_dict")),  # the policy reads dict observations
-                    policy=load_residual(residual, base=policy) if residual else policy, task=next(t for t, (e, _) in EXPERTS.items() if e == env_args["env_name"]))
+                    policy=load_residual(residual, base=policy) if residual else policy)
 
 
 def _rollout(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]:
+    from agents.evaluate import run_episode
+
     attempt, scenario, reset_seed, iteration = job
-    env, policy, task = _ROLLOUT["env"], _ROLLOUT["policy"], _ROLLOUT["task"]
-    obs, _ = env.reset(seed=reset_seed, options=dict(episode_options(task, reset_seed) or {}, scenario=scenario))
-    policy.reset(seed=reset_seed)
-    for t in range(_ROLLOUT["max_steps"]):
-        obs, _, _, _, info = env.step(policy.act(obs))
-        success, fail = bool(info["success"][0]), bool(info["fail"][0])
-        if success or fail:
-            break
-    ep = env.episode(dict(generator="rollout", flywheel_iteration=iteration, attempt=attempt)) if success else None
-    return attempt, ep, dict(attempt=attempt, scenario=scenario, success=success, steps=t + 1)
+    env = _ROLLOUT["env"]  # a Recorder: the episode run_episode plays is kept
+    r = run_episode(env, _ROLLOUT["policy"], reset_seed, scenario=scenario, max_steps=_ROLLOUT["max_steps"])
+    ep = env.episode(dict(generator="rollout", flywheel_iteration=iteration, attempt=attempt)) if r["success"] else None
+    return attempt, ep, dict(attempt=attempt, scenario=scenario, success=r["success"], steps=r["steps"])
 
 
 def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | None, scenarios: list[str], num: int,
@@ -334,7 +330,7 @@ def main(args: Args) -> dict:
                       f"D_{i + 1} falls back to replay from the seed. Train longer (--train-steps, --residual-steps).")
         iterations.append(dict(iteration=i, objects=objects[i], data=data, eval=evals, rollout=rollout))
 
-    report = dict(task=args.task, variant=args.variant, settings=settings, iterations=iterations,
+    report = dict(task=args.task, variant=args.variant, out=str(out), settings=settings, iterations=iterations,
                   stage_seconds={k: v["seconds"] for k, v in stages.state["stages"].items()},
                   total_stage_seconds=round(sum(v["seconds"] for v in stages.state["stages"].values()), 1),
                   this_run_seconds=round(time.perf_counter() - t_run, 1))

@@ -18,7 +18,7 @@ import torch
 
 from agents.checkpoint import load_model
 from agents.policy import Policy
-from agents.residual import EpsilonSchedule, ResidualEnv, ResidualPolicy, load_residual
+from agents.residual import EpsilonSchedule, ResidualEnv, load_residual
 from generators import flywheel
 
 ROOT = Path(__file__).resolve().parents[1]
