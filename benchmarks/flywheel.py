@@ -14,10 +14,14 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import tyro
 
+from dexenvs.experts import TaskName
 from generators import flywheel
+
+Variant = Literal["flywheel", "replay_only", "no_residual", "no_aep"]
 
 RESULTS = Path(__file__).parent / "results"
 PAPER_T_OEP = {"grasp": (15.0, 58.0, 90.0), "pour": (36.1, 55.6, 85.8), "lift": (13.9, 44.4, 79.4),
@@ -27,39 +31,49 @@ PAPER_REPLAY = {"grasp": 50.3, "pour": 44.4, "lift": 43.7, "handover": 42.5}  # 
 
 @dataclass
 class Args:
-    tasks: list[str] = field(default_factory=lambda: ["grasp", "pour", "lift", "handover"])
-    variants: list[str] = field(default_factory=lambda: ["flywheel", "replay_only"])
+    tasks: list[TaskName] = field(default_factory=lambda: ["grasp", "pour", "lift", "handover"])
+    variants: list[Variant] = field(default_factory=lambda: ["flywheel", "replay_only"])
     quick: bool = False
     iters: int = 3
 
 
+def _summary(rep: dict) -> dict:
+    return dict(task=rep["task"], variant=rep["variant"], minutes=round(rep["total_stage_seconds"] / 60, 1),
+                t_oep=[it["eval"].get("T_OEP/combined", it["eval"]["T_OEP/base"])["mean"] for it in rep["iterations"]],
+                t_oep_base=[it["eval"]["T_OEP/base"]["mean"] for it in rep["iterations"]],
+                t_o=[(it["eval"]["T_O/base"]["mean"], it["eval"].get("T_O/combined", {}).get("mean"))
+                     for it in rep["iterations"]],
+                stage_seconds=rep["stage_seconds"])
+
+
+def _table(runs: dict) -> str:
+    lines = ["| task | variant | minutes | SR T_OEP per iteration, base → combined (ours) | DexFlyWheel T_OEP "
+             "| replay baseline (paper) |", "|---|---|---|---|---|---|"]
+    for r in runs.values():
+        ours = " / ".join(f"{b:.1%}" + (f" → {c:.1%}" if r["variant"] in ("flywheel", "no_aep") else "")
+                          for b, c in zip(r["t_oep_base"], r["t_oep"]))
+        lines.append(f"| {r['task']} | {r['variant']} | {r['minutes']} | {ours} | "
+                     f"{' / '.join(f'{x}%' for x in PAPER_T_OEP[r['task']])} | {PAPER_REPLAY[r['task']]}% |")
+    return "\n".join(lines)
+
+
 def main(args: Args) -> dict:
-    out: dict = {}
+    """Runs one after another and rewrites the summary after each, so an interrupted benchmark keeps what it finished
+    (and rerunning it resumes the unfinished run)."""
+    summary = RESULTS / ("flywheel_quick.json" if args.quick else "flywheel.json")
+    runs: dict = json.loads(summary.read_text())["runs"] if summary.exists() else {}
     for task in args.tasks:
         for variant in args.variants:
             rep = flywheel.main(flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters))
-            src, name = Path(rep["out"]), f"{task}_{variant}" + ("_quick" if args.quick else "")
+            name = f"{task}_{variant}" + ("_quick" if args.quick else "")
             dst = RESULTS / "flywheel" / name
             dst.mkdir(parents=True, exist_ok=True)
             for f in ("report.md", "report.png", "report.json"):
-                shutil.copy(src / f, dst / f)
-            out[name] = dict(task=task, variant=variant, minutes=round(rep["total_stage_seconds"] / 60, 1),
-                             t_oep=[it["eval"].get("T_OEP/combined", it["eval"]["T_OEP/base"])["mean"]
-                                    for it in rep["iterations"]],
-                             t_o=[(it["eval"]["T_O/base"]["mean"], it["eval"].get("T_O/combined", {}).get("mean"))
-                                  for it in rep["iterations"]],
-                             stage_seconds=rep["stage_seconds"])
-    lines = ["| task | variant | minutes | SR T_OEP per iteration (ours) | DexFlyWheel T_OEP | replay baseline (paper) |",
-             "|---|---|---|---|---|---|"]
-    for r in out.values():
-        lines.append(f"| {r['task']} | {r['variant']} | {r['minutes']} | "
-                     + " → ".join(f"{x:.1%}" for x in r["t_oep"])
-                     + f" | {' → '.join(f'{x}%' for x in PAPER_T_OEP[r['task']])} | {PAPER_REPLAY[r['task']]}% |")
-    print("\n".join(lines))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / ("flywheel_quick.json" if args.quick else "flywheel.json")).write_text(
-        json.dumps(dict(runs=out, table="\n".join(lines)), indent=1))
-    return out
+                shutil.copy(Path(rep["out"]) / f, dst / f)
+            runs[name] = _summary(rep)
+            summary.write_text(json.dumps(dict(runs=runs, table=_table(runs)), indent=1))
+    print(_table(runs))
+    return runs
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ class Args:
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
-    train_steps: tuple[int, ...] = (3000, 4000, 5000)
+    train_steps: tuple[int, ...] = (4000, 5000, 6000)
     residual_algo: Literal["sac", "ppo"] = "sac"
     residual_steps: int = 30_000
     alpha: float = 0.1
