@@ -303,10 +303,14 @@ def main(args: Args) -> dict:
         # 4. evaluation
         t_o = [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in objects[i]]
         t_oep = [str(s) for s in space.scenarios("test_oep")]
+        sets = [("T_O", t_o), ("T_OEP", t_oep)]
+        if i < args.iters and use_residual:
+            # the objects the residual trained on and the rollouts go to: the rollouts use whichever policy is better
+            sets.append(("T_next", [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in next_objects]))
 
         def evaluate() -> dict:
             r = {}
-            for name, scen in (("T_O", t_o), ("T_OEP", t_oep)):
+            for name, scen in sets:
                 for pol, resid in (("base", None), ("combined", res_dir)) if use_residual else (("base", None),):
                     s = ev.evaluate(ckpt, env_id, "train", args.eval_seeds, args.eval_episodes, args.workers, resid,
                                     scenarios=scen)
@@ -321,10 +325,13 @@ def main(args: Args) -> dict:
         if i < args.iters and args.variant != "replay_only":
             num = _per_iter(args.trajectories, i + 1) if args.variant == "no_aep" else args.rollouts
             scen = [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in next_objects]
-            rollout = stages.run(f"{i}.rollout", f"{tag}: roll out the {'combined' if use_residual else 'base'} policy "
-                                 f"on O_{i + 1} ({len(next_objects)} objects)", lambda: collect_rollouts(
-                                     out / f"rollouts_{i}.hdf5", env_args, ckpt, res_dir, scen, num, 4 * num, i,
-                                     args.seed, args.workers, args.progress))
+            # a residual that does worse than its base on these objects (too little RL for this base) is left out
+            combined = use_residual and evals["T_next/combined"]["mean"] >= evals["T_next/base"]["mean"]
+            who = "combined" if combined else "base"
+            rollout = stages.run(f"{i}.rollout", f"{tag}: roll out the {who} policy on O_{i + 1} "
+                                 f"({len(next_objects)} objects)", lambda: dict(collect_rollouts(
+                                     out / f"rollouts_{i}.hdf5", env_args, ckpt, res_dir if combined else None, scen,
+                                     num, 4 * num, i, args.seed, args.workers, args.progress), policy=who))
             if rollout["successes"] == 0:
                 print(f"[flywheel] iteration {i}: no rollout succeeded on O_{i + 1} ({rollout['attempts']} attempts); "
                       f"D_{i + 1} falls back to replay from the seed. Train longer (--train-steps, --residual-steps).")
@@ -366,7 +373,12 @@ def write_report(out: Path, report: dict) -> None:
     for it in its:
         if it["rollout"]:
             r = it["rollout"]
-            lines.append(f"- iteration {it['iteration']} rollouts: {r['successes']}/{r['attempts']} succeeded; per object "
+            e = it["eval"]
+            if "T_next/base" in e:
+                lines.append(f"- iteration {it['iteration']} on O_{it['iteration'] + 1} (seed's E and P): base "
+                             f"{e['T_next/base']['mean']:.1%} → combined {e['T_next/combined']['mean']:.1%}")
+            lines.append(f"- iteration {it['iteration']} rollouts ({r.get('policy', 'combined')} policy): "
+                         f"{r['successes']}/{r['attempts']} succeeded; per object "
                          + ", ".join(f"{o} {v['successes']}/{v['attempts']}" for o, v in r["per_object"].items()))
     lines += ["", "![diversity and success per iteration](report.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
