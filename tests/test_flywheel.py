@@ -74,6 +74,10 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     assert (out / "report.png").stat().st_size > 10_000
     ev = report["iterations"][1]["eval"]
     assert set(ev) == {"T_O/base", "T_O/combined", "T_OEP/base", "T_OEP/combined"}
+    # iteration 1 also measures both policies on O_2 and rolls out the better one there
+    ev1, rollout1 = report["iterations"][0]["eval"], report["iterations"][0]["rollout"]
+    better = "combined" if ev1["T_next/combined"]["mean"] >= ev1["T_next/base"]["mean"] else "base"
+    assert rollout1["policy"] == better and f"rollouts ({better} policy)" in md
     assert all(0.0 <= v["mean"] <= 1.0 for v in ev.values())
 
 
@@ -99,13 +103,15 @@ def test_residual_env_epsilon_follows_the_global_step(grasp_run):
     objects = json.loads((out / "residual_1" / "residual.json").read_text())["objects"]
     env = ResidualEnv(ckpt, "DexGrasp-v0", objects, alpha=0.2, ramp_steps=40, n_envs=2)
     env.reset(seed=1)
-    eps = []
+    eps, applied = [], []
     for _ in range(25):
         eps.append(env.epsilon)
         _, _, term, trunc, info = env.step(np.ones(env.action_space.shape, np.float32))
+        applied.append(info["residual_applied"])  # what SAC's replay buffer records (zero correction when False)
         if term or trunc:
             env.reset()
     assert eps[:3] == [0.0, 0.05, 0.1] and eps[20:] == [1.0] * 5  # 2 envs: global step = 2 x local
+    assert applied[0] is False and applied[20:] == [True] * 5
     env.close()
 
 
