@@ -410,7 +410,7 @@ def main(args: Args) -> dict:
         if args.demo is not None and args.demo not in names:
             raise ValueError(f"{source} has no demo {args.demo!r}; it has {names}")
         demos = [args.demo] if args.demo else names
-        source_objects = [Scenario.parse(read_episode(f["data"][d]).scenario).object_id for d in demos]
+        source_objects = [Scenario.parse(str(f["data"][d].attrs["scenario"])).object_id for d in demos]
         seed_ep = read_episode(f["data"][demos[0]])
     if env_args["env_name"] != env_id:
         raise ValueError(f"{source} holds {env_args['env_name']} demos, not {env_id} ({args.task}); "

@@ -254,6 +254,9 @@ def main(args: Args) -> dict:
         seed_scenario = Scenario.parse(str(f["data"][demo_names(f)[0]].attrs["scenario"]))
         env_args = json.loads(f["data"].attrs["env_args"])
     objects = {i: iteration_objects(space, seed_scenario.object_id, i) for i in range(1, args.iters + 2)}
+
+    def at_seed(objs: list[str]) -> list[str]:  # these objects in the seed's environment and pose
+        return [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in objs]
     print(f"[flywheel] {args.task} ({args.variant}), {args.iters} iterations in {out}; objects per iteration: "
           + ", ".join(f"O_{i}={len(objects[i])}" for i in range(1, args.iters + 1)))
 
@@ -301,12 +304,12 @@ def main(args: Args) -> dict:
                                                  timesteps=args.residual_steps, alpha=args.alpha, workers=args.workers,
                                                  seed=args.seed, progress=args.progress)))
         # 4. evaluation
-        t_o = [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in objects[i]]
+        t_o, t_next = at_seed(objects[i]), at_seed(next_objects)
         t_oep = [str(s) for s in space.scenarios("test_oep")]
         sets = [("T_O", t_o), ("T_OEP", t_oep)]
         if i < args.iters and use_residual:
             # the objects the residual trained on and the rollouts go to: the rollouts use whichever policy is better
-            sets.append(("T_next", [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in next_objects]))
+            sets.append(("T_next", t_next))
 
         def evaluate() -> dict:
             r = {}
@@ -324,13 +327,12 @@ def main(args: Args) -> dict:
         rollout = None
         if i < args.iters and args.variant != "replay_only":
             num = _per_iter(args.trajectories, i + 1) if args.variant == "no_aep" else args.rollouts
-            scen = [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in next_objects]
             # a residual that does worse than its base on these objects (too little RL for this base) is left out
             combined = use_residual and evals["T_next/combined"]["mean"] >= evals["T_next/base"]["mean"]
             who = "combined" if combined else "base"
             rollout = stages.run(f"{i}.rollout", f"{tag}: roll out the {who} policy on O_{i + 1} "
                                  f"({len(next_objects)} objects)", lambda: dict(collect_rollouts(
-                                     out / f"rollouts_{i}.hdf5", env_args, ckpt, res_dir if combined else None, scen,
+                                     out / f"rollouts_{i}.hdf5", env_args, ckpt, res_dir if combined else None, t_next,
                                      num, 4 * num, i, args.seed, args.workers, args.progress), policy=who))
             if rollout["successes"] == 0:
                 print(f"[flywheel] iteration {i}: no rollout succeeded on O_{i + 1} ({rollout['attempts']} attempts); "
