@@ -128,6 +128,28 @@ class ScenarioSpace:
         pool = self._test_o if split == "test_objects" else self._test_oep
         return pool[rng.integers(len(pool))]
 
+    def around(self, center: Scenario, envs: int = 0, poses: int = 0) -> tuple[list[str], list[int]]:
+        """A slice of the train split's environments and poses grown around `center` (DexFlyWheel's C_aug^i, which
+        widens every iteration): `center`'s environment and the train environments after it in library order, `envs` in
+        all; the `poses` train poses nearest `center`'s (x and y over the workspace's extent, yaw over pi). 0 takes all."""
+        if envs < 0 or poses < 0:
+            raise ValueError(f"envs and poses must be >= 0 (0: all), got envs={envs}, poses={poses}")
+        e = self.train_envs
+        if center.env_id in e:
+            k = e.index(center.env_id)
+            e = e[k:] + e[:k]
+        x0, y0, yaw0 = self.pose(center.pose_id)
+        w = self.workspace
+
+        def dist(p: int) -> float:
+            x, y, yaw = self.pose(p)
+            dyaw = (yaw - yaw0 + np.pi) % (2 * np.pi) - np.pi
+            return float(np.hypot((x - x0) / max(w.x[1] - w.x[0], 1e-9), (y - y0) / max(w.y[1] - w.y[0], 1e-9))
+                         + abs(dyaw) / np.pi)
+
+        p = sorted(self.train_poses, key=lambda q: (dist(q), q))
+        return list(e[:envs] if envs else e), list(p[:poses] if poses else p)
+
     def validate(self, s: Scenario) -> Scenario:
         if s.object_id not in obj_lib.OBJECTS:
             raise ValueError(f"unknown object id {s.object_id!r}; valid ids for {self.task}: "

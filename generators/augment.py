@@ -18,6 +18,9 @@ How a new demo is made:
 5. The episode runs in the sim until success or failure (holding the last target for `--tail-steps` after the plan);
    only successes are kept.
 
+Environments and poses (C_aug): `--envs N` draws from the source's environment and the next N-1 train environments,
+`--poses N` from the N train poses nearest the source's; the flywheel widens both every iteration. Default: all.
+
 Objects: `--objects seed` keeps the seed's object, `category` (default) uses the split's objects of the seed's
 category, `all` every object of the split; the summary reports success per object, which says where the carried grasp
 still holds. Attempt k's scenario and reset seed are a pure function of (--seed, k), so results do not depend on the
@@ -276,21 +279,25 @@ def object_pool(space, split: str, mode: str, seed_object: str) -> list[str]:
 
 
 def attempt_scenario(space, split: str, objects: list[str], seed: int, attempt: int,
-                     sources: list[str] | None = None) -> tuple[Scenario, int, int]:
+                     sources: list[str] | None = None, envs: list[str] | None = None,
+                     poses: list[int] | None = None) -> tuple[Scenario, int, int]:
     """Attempt k's scenario, reset seed and source demo (an index into the sources' objects): a pure function of
-    (seed, k). With `sources` (each source demo's object), the attempt's object is its source's."""
+    (seed, k). With `sources` (each source demo's object), the attempt's object is its source's; `envs` and `poses`
+    narrow the train split (default: all of it)."""
     ss = np.random.SeedSequence([seed, attempt])
     rng = np.random.default_rng(ss)
     reset_seed = int(ss.generate_state(1)[0] & 0x7FFFFFFF)
     src = int(rng.integers(len(sources))) if sources else 0
     if sources:
         objects = [sources[src]]
-    return _scenario(space, split, objects, rng), reset_seed, src
+    return _scenario(space, split, objects, rng, envs, poses), reset_seed, src
 
 
-def _scenario(space, split: str, objects: list[str], rng) -> Scenario:
+def _scenario(space, split: str, objects: list[str], rng, envs: list[str] | None = None,
+              poses: list[int] | None = None) -> Scenario:
     if split == "train":
-        return Scenario(str(rng.choice(objects)), str(rng.choice(space.train_envs)), int(rng.choice(space.train_poses)))
+        return Scenario(str(rng.choice(objects)), str(rng.choice(envs or space.train_envs)),
+                        int(rng.choice(poses or space.train_poses)))
     pool = [s for s in space.scenarios(split) if s.object_id in objects]
     if not pool:
         raise ValueError(f"the {split} split has no scenario with objects {objects}")
@@ -379,6 +386,10 @@ class Args:
     """record observations in this mode (default: the source's)"""
     interp_steps: int = 5
     tail_steps: int = 20
+    envs: int = 0
+    """C_aug: draw from the source's environment and the next train environments, this many in all (0: every one)"""
+    poses: int = 0
+    """C_aug: draw from the train poses nearest the source's, this many (0: every one)"""
     iteration: int = 0
     """flywheel iteration recorded in each demo's provenance"""
     progress: bool = True
@@ -426,8 +437,11 @@ def main(args: Args) -> dict:
         if missing:
             raise ValueError(f"--objects source: the {args.split} split has no scenarios with {missing}")
         objects = sorted(set(source_objects))
+    if (args.envs or args.poses) and args.split != "train":
+        raise ValueError(f"--envs and --poses narrow the train split; the {args.split} split is a fixed list")
+    envs, poses = space.around(Scenario.parse(seed_ep.scenario), args.envs, args.poses)
     extra = dict(source=f"{source}:{args.demo or '*'}", sources=len(demos), split=args.split, objects_mode=args.objects,
-                 objects=objects, workers=args.workers, seed=args.seed)
+                 objects=objects, envs=len(envs), poses=len(poses), workers=args.workers, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not args.resume:
         raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")
@@ -440,7 +454,7 @@ def main(args: Args) -> dict:
     writer = DatasetWriter(out, writer_args, resume=args.resume)
     if "generation" in writer.attrs:  # resuming: the attempts must keep meaning the same scenarios
         before = json.loads(writer.attrs["generation"])
-        changed = {k: (before.get(k), v) for k, v in extra.items() if k != "workers" and before.get(k) != v}
+        changed = {k: (before.get(k), v) for k, v in extra.items() if k != "workers" and k in before and before[k] != v}
         if changed:
             raise ValueError(f"--resume with other settings than {out} was made with: "
                              + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
@@ -463,7 +477,8 @@ def main(args: Args) -> dict:
         a = next_attempt
         while a < max_attempts:
             scenario, reset_seed, src = attempt_scenario(space, args.split, objects, args.seed, a,
-                                                         source_objects if args.objects == "source" else None)
+                                                         source_objects if args.objects == "source" else None,
+                                                         envs, poses)
             if args.objects != "source" and len(demos) > 1:
                 src = a % len(demos)
             yield a, str(scenario), reset_seed, src, args.iteration

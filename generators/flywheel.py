@@ -2,7 +2,8 @@
 
     python -m generators.flywheel --task handover --iters 3 [--quick] [--variant flywheel|replay_only|no_residual|no_aep]
 
-Warm-up: the task's seed demo -> A_EP (environment and pose variation, the seed's object) -> D_1.
+Warm-up: the task's seed demo -> A_EP (environment and pose variation, the seed's object) -> D_1. The environments
+and poses A_EP draws from widen every iteration (`--envs`, `--poses`: C_aug^i), as DexFlyWheel's do.
 Iteration i = 1..iters, over object sets O_1 (the seed's object) c O_2 (its category: similar shapes) c O_3 (every
 training object of the task: diverse shapes and physical properties):
 1. data:     D_i (i > 1) = A_EP over the last iteration's successful rollouts, each carried to new environments and
@@ -60,6 +61,11 @@ class Args:
     """default runs/flywheel/<task>[_<variant>][_quick]"""
     trajectories: tuple[int, ...] = (20, 100, 500)
     """|D_i| per iteration (the last is repeated for more iterations)"""
+    envs: tuple[int, ...] = (3, 8, 0)
+    """C_aug^i: environments A_EP draws from per iteration, the seed's and the next train ones (0: all). DexFlyWheel's
+    grasp: 3, 8, 12. A narrow start puts D_1's 20 demos where the rollouts happen, so the first base is strong there"""
+    poses: tuple[int, ...] = (5, 10, 0)
+    """C_aug^i: train poses nearest the seed's per iteration (0: all). DexFlyWheel's grasp: 5, 10, 15"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
@@ -242,7 +248,8 @@ def main(args: Args) -> dict:
     out = args.out or Path("runs/flywheel") / (args.task + ("" if args.variant == "flywheel" else f"_{args.variant}")
                                                + ("_quick" if args.quick else ""))
     settings = {f.name: (str(v) if isinstance(v := getattr(args, f.name), Path) else v) for f in fields(args)}
-    settings["trajectories"], settings["train_steps"] = list(args.trajectories), list(args.train_steps)
+    for k in ("trajectories", "train_steps", "envs", "poses"):
+        settings[k] = list(getattr(args, k))
     stages = Stages(out, settings, args.restart)
     use_residual = args.variant in ("flywheel", "no_aep")
     t_run = time.perf_counter()
@@ -263,7 +270,8 @@ def main(args: Args) -> dict:
     def aep(i: int, source: Path, mode: str) -> dict:
         path = out / f"D{i}.hdf5"
         s = augment.main(augment.Args(task=args.task, num=_per_iter(args.trajectories, i), source=source, out=path,
-                                      objects=mode, workers=args.workers, seed=args.seed + i, iteration=i,
+                                      objects=mode, envs=_per_iter(args.envs, i), poses=_per_iter(args.poses, i),
+                                      workers=args.workers, seed=args.seed + i, iteration=i,
                                       resume=path.exists() or path.with_name(path.name + ".episodes").exists(),
                                       progress=args.progress))
         return dict(path=str(path), generation_success=s["success_rate"], attempts=s["attempts"], **coverage(path))

@@ -122,12 +122,26 @@ def test_resume_after_kill_adds_no_duplicates(seeds, tmp_path):
         augment.main(Args(task="grasp", num=9, seed=1, source=seeds["grasp"], out=out, resume=True, progress=False))
 
 
+def test_envs_and_poses_narrow_the_draw(seeds):
+    with open_dataset(seeds["grasp"]) as f:
+        src = Scenario.parse(read_episode(f["data/demo_0"]).scenario)
+        space = make_env(json.loads(f["data"].attrs["env_args"])).space
+    envs, poses = space.around(src, 2, 3)
+    drawn = [attempt_scenario(space, "train", [src.object_id], 0, a, None, envs, poses)[0] for a in range(60)]
+    assert {s.env_id for s in drawn} == set(envs) and {s.pose_id for s in drawn} == set(poses)
+    everything = [attempt_scenario(space, "train", [src.object_id], 0, a)[0] for a in range(60)]
+    assert len({s.pose_id for s in everything}) > 3
+
+
 def test_bad_input_is_named(seeds, tmp_path):
     with pytest.raises(ValueError, match="DexGrasp-v0 demos, not DexHandover-v0"):
         augment.main(Args(task="handover", num=1, source=seeds["grasp"], out=tmp_path / "x.hdf5", progress=False))
     with pytest.raises(ValueError, match="use --objects category or all"):
         augment.main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "y.hdf5", split="test_oep",
                           objects="seed", progress=False))
+    with pytest.raises(ValueError, match="narrow the train split"):
+        augment.main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "z.hdf5", split="test_oep",
+                          objects="all", poses=3, progress=False))
     with pytest.raises(ValueError, match="no demo 'demo_7'"):
         augment.main(Args(task="grasp", num=1, source=seeds["grasp"], demo="demo_7", out=tmp_path / "z.hdf5",
                           progress=False))

@@ -50,6 +50,24 @@ def test_pose_inside_workspace(space):
         assert w.x[0] <= x <= w.x[1] and w.y[0] <= y <= w.y[1] and -np.pi <= yaw <= np.pi
 
 
+def test_around_grows_from_the_center(space):
+    c = Scenario(space.train_objects[0], space.train_envs[5], 25)
+    envs, poses = space.around(c, 3, 5)
+    assert envs == space.train_envs[5:8] and poses[0] == 25 and len(poses) == 5 == len(set(poses))
+    wider_e, wider_p = space.around(c, 8, 10)
+    assert wider_e[:3] == envs and wider_p[:5] == poses  # each slice contains the narrower one
+    x0, y0, _ = space.pose(25)
+    near = lambda p: np.hypot(space.pose(p)[0] - x0, space.pose(p)[1] - y0)  # noqa: E731
+    far = [p for p in space.train_poses if p not in wider_p]
+    assert np.mean([near(p) for p in poses]) < np.mean([near(p) for p in far])
+    all_e, all_p = space.around(c)
+    assert sorted(all_e) == sorted(space.train_envs) and sorted(all_p) == space.train_poses
+    # an environment outside the train split starts at the split's first
+    assert space.around(Scenario(c.object_id, space.test_envs[0], 25), 2)[0] == space.train_envs[:2]
+    with pytest.raises(ValueError, match="must be >= 0"):
+        space.around(c, -1)
+
+
 def test_env_reports_and_honours_scenarios():
     env = gym.make("DexGrasp-v0", split="test_oep")
     u = env.unwrapped
