@@ -148,7 +148,8 @@ class ScenarioSpace:
                          + abs(dyaw) / np.pi)
 
         p = sorted(self.train_poses, key=lambda q: (dist(q), q))
-        return list(e[:envs] if envs else e), list(p[:poses] if poses else p)
+        # 0 keeps the split's own order, so a draw from "all" picks what an unnarrowed draw picks
+        return list(e[:envs] if envs else self.train_envs), list(p[:poses] if poses else self.train_poses)
 
     def validate(self, s: Scenario) -> Scenario:
         if s.object_id not in obj_lib.OBJECTS:

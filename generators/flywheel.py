@@ -46,8 +46,10 @@ from dexenvs.scenarios import Scenario
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
+# --quick keeps every E and P from i = 1: its BC base, trained on 20 demos in 3 E x 5 P, succeeded only on the seed's own
+# box among O_2 (a CI run), so its few rollouts brought no new object
 QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=(3000, 3000, 3000), residual_steps=1500,
-             eval_seeds=2, eval_episodes=2)
+             eval_seeds=2, eval_episodes=2, envs=(0,), poses=(0,))
 
 
 @dataclass

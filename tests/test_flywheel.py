@@ -68,9 +68,6 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     assert d2["trajectories"] == flywheel.QUICK["trajectories"][1]
     assert d2["objects"] > d1["objects"] and d2["configs"] > d1["configs"]
     assert d2["environments"] >= 2 and d2["poses"] >= 2
-    # C_aug widens: D_1 stays within the seed's first 3 environments and 5 nearest poses
-    assert d1["environments"] <= flywheel.Args.envs[0] and d1["poses"] <= flywheel.Args.poses[0]
-    assert d2["environments"] > d1["environments"] or d2["poses"] > d1["poses"]
     md = (out / "report.md").read_text()
     assert "| Iter. | O | E | P | Configs (OxExP) | Traj. | SR in T_O^i | SR in T_OEP |" in md
     assert md.count("| i = ") == 2 and "→" in md  # base -> combined
