@@ -134,22 +134,23 @@ class ScenarioSpace:
         all; the `poses` train poses nearest `center`'s (x and y over the workspace's extent, yaw over pi). 0 takes all."""
         if envs < 0 or poses < 0:
             raise ValueError(f"envs and poses must be >= 0 (0: all), got envs={envs}, poses={poses}")
-        e = self.train_envs
-        if center.env_id in e:
-            k = e.index(center.env_id)
-            e = e[k:] + e[:k]
-        x0, y0, yaw0 = self.pose(center.pose_id)
-        w = self.workspace
-
-        def dist(p: int) -> float:
-            x, y, yaw = self.pose(p)
-            dyaw = (yaw - yaw0 + np.pi) % (2 * np.pi) - np.pi
-            return float(np.hypot((x - x0) / max(w.x[1] - w.x[0], 1e-9), (y - y0) / max(w.y[1] - w.y[0], 1e-9))
-                         + abs(dyaw) / np.pi)
-
-        p = sorted(self.train_poses, key=lambda q: (dist(q), q))
         # 0 keeps the split's own order, so a draw from "all" picks what an unnarrowed draw picks
-        return list(e[:envs] if envs else self.train_envs), list(p[:poses] if poses else self.train_poses)
+        e, p = list(self.train_envs), list(self.train_poses)
+        if envs:
+            k = e.index(center.env_id) if center.env_id in e else 0
+            e = (e[k:] + e[:k])[:envs]
+        if poses:
+            x0, y0, yaw0 = self.pose(center.pose_id)
+            w = self.workspace
+
+            def dist(q: int) -> float:
+                x, y, yaw = self.pose(q)
+                dyaw = (yaw - yaw0 + np.pi) % (2 * np.pi) - np.pi
+                return float(np.hypot((x - x0) / max(w.x[1] - w.x[0], 1e-9), (y - y0) / max(w.y[1] - w.y[0], 1e-9))
+                             + abs(dyaw) / np.pi)
+
+            p = sorted(p, key=lambda q: (dist(q), q))[:poses]
+        return e, p
 
     def validate(self, s: Scenario) -> Scenario:
         if s.object_id not in obj_lib.OBJECTS:

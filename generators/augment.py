@@ -454,7 +454,7 @@ def main(args: Args) -> dict:
     writer = DatasetWriter(out, writer_args, resume=args.resume)
     if "generation" in writer.attrs:  # resuming: the attempts must keep meaning the same scenarios
         before = json.loads(writer.attrs["generation"])
-        changed = {k: (before.get(k), v) for k, v in extra.items() if k != "workers" and k in before and before[k] != v}
+        changed = {k: (before.get(k), v) for k, v in extra.items() if k != "workers" and before.get(k) != v}
         if changed:
             raise ValueError(f"--resume with other settings than {out} was made with: "
                              + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
