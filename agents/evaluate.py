@@ -78,11 +78,12 @@ def _frame(env) -> np.ndarray:
 
 
 def run_jobs(model: ChunkModel, env_id: str | None, split: str, jobs: list[tuple[int, int]], video_dir: Path | None = None,
-             videos_per_seed: int = 0, ddim_steps: int | None = None, residual: str | None = None) -> list[dict]:
+             videos_per_seed: int = 0, ddim_steps: int | None = None, residual: str | None = None,
+             sampler: str = "ddim") -> list[dict]:
     """jobs: (seed, episode) or (seed, episode, scenario) -> one result dict each; a job without a scenario draws one
     from `split`. `residual`: act with the combined policy of this trained residual on `model`."""
     env = make_eval_env(model.cfg, env_id, split, video=video_dir is not None)
-    policy = Policy(model, ddim_steps=ddim_steps)
+    policy = Policy(model, ddim_steps=ddim_steps, sampler=sampler)
     if residual:
         from agents.residual import load_residual
 
@@ -133,6 +134,8 @@ class Args:
     out: Path | None = None
     workers: int = 2
     ddim_steps: int | None = None
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    """diffusion sampling: DDIM in --ddim-steps steps, or the full 100-step DDPM chain (slower, smoother chunks)"""
     ema: bool = True
     residual: Path | None = None
     """a trained residual (python -m agents.residual): evaluate the base and the combined policy"""
@@ -140,14 +143,14 @@ class Args:
 
 def evaluate(ckpt: Path, env_id: str, split: str, seeds: int, episodes: int, workers: int = 2, residual: Path | None = None,
              scenarios: list[str] | None = None, video_dir: Path | None = None, videos_per_seed: int = 0,
-             ddim_steps: int | None = None, ema: bool = True) -> dict:
+             ddim_steps: int | None = None, ema: bool = True, sampler: str = "ddim") -> dict:
     """Success over `seeds` x `episodes` episodes, split over `workers` processes; the summary of `summarize`. With
     `scenarios`, the episodes go through them in turn across seeds (seeds x episodes = len(scenarios) runs each once)."""
     seed_list = list(range(seeds))
     jobs = [(s, i, scenarios[(s * episodes + i) % len(scenarios)] if scenarios else None)
             for s in seed_list for i in range(episodes)]
     t0 = time.perf_counter()
-    kw = dict(video_dir=video_dir, videos_per_seed=videos_per_seed, ddim_steps=ddim_steps,
+    kw = dict(video_dir=video_dir, videos_per_seed=videos_per_seed, ddim_steps=ddim_steps, sampler=sampler,
               residual=str(residual) if residual else None)
     if workers <= 1:
         results = run_jobs(load_model(ckpt, ema), env_id, split, jobs, **kw)
@@ -170,7 +173,8 @@ def main(args: Args) -> dict:
     for name, residual in runs.items():
         vd = (video_dir / name if args.residual else video_dir) if video_dir else None
         res = evaluate(args.ckpt, env_id, args.split, args.seeds, args.episodes, args.workers, residual,
-                       video_dir=vd, videos_per_seed=args.videos_per_seed, ddim_steps=args.ddim_steps, ema=args.ema)
+                       video_dir=vd, videos_per_seed=args.videos_per_seed, ddim_steps=args.ddim_steps, ema=args.ema,
+                       sampler=args.sampler)
         if args.residual:
             summary[name] = dict(res, residual=str(residual) if residual else None)
         else:

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import tyro
 from mani_skill.utils.registration import REGISTERED_ENVS
+from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
@@ -161,12 +162,26 @@ def segment_source(ep: Episode, task: str, robots: list[str]) -> list[list[Segme
     return out
 
 
+def smooth_actions(actions: np.ndarray, segments: list[list[Segment]], sigma: float) -> np.ndarray:
+    """Each hand's wrist (position, 6D rotation) and finger targets low-passed by a Gaussian of `sigma` steps within each
+    of its subtasks (a grasp's closing stays where it was). A diffusion policy's rollout jitters step to step (DDIM
+    chunks, resampled every chunk); a base trained on that jitter learns it back, and worse."""
+    if sigma <= 0:
+        return actions
+    out = np.array(actions, dtype=np.float64)
+    for segs in segments:
+        cols = slice(segs[0].hand * HAND_DIM, (segs[0].hand + 1) * HAND_DIM)
+        for s in segs:
+            out[s.start:s.end, cols] = gaussian_filter1d(out[s.start:s.end, cols], sigma, axis=0, mode="nearest")
+    return out.astype(actions.dtype)
+
+
 # ---------------------------------------------------------------------------------------------------------- one attempt
 class Augmenter:
     """Carries one source demo into new scenarios, one attempt at a time, on one recorded env."""
 
     def __init__(self, env: Recorder, source: Episode, task: str, robots: list[str], interp_steps: int = 5,
-                 tail_steps: int = 20):
+                 tail_steps: int = 20, smooth: float = 0.0):
         self.env, self.src, self.task = env, source, task
         self.base = env.unwrapped
         self.interp_steps, self.tail_steps = interp_steps, tail_steps
@@ -176,7 +191,8 @@ class Augmenter:
                              f"({HAND_DIM} per hand, {HAND_DIM * self.hands} here)")
         self.segments = segment_source(source, task, robots)
         self.bounds = sorted({s.start for segs in self.segments for s in segs}) + [len(source)]
-        a = torch.as_tensor(source.actions, dtype=torch.float64).reshape(len(source), self.hands, HAND_DIM)
+        a = torch.as_tensor(smooth_actions(source.actions, self.segments, smooth), dtype=torch.float64)
+        a = a.reshape(len(source), self.hands, HAND_DIM)
         self.src_pos = a[..., :3].numpy()
         self.src_rot = rot6d_to_matrix(a[..., 3:9]).numpy()
         self.src_fingers = a[..., 9:].numpy().astype(np.float32)
@@ -309,14 +325,15 @@ _WORKER: dict = {}
 
 
 def _init_worker(task: str, source: Path, demos: list[str], obs_mode: str | None, interp_steps: int, tail_steps: int,
-                 threads: int | None) -> None:
+                 smooth: float, threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
     with open_dataset(source) as f:
         eps = [read_episode(f["data"][d]) for d in demos]
         env_args = json.loads(f["data"].attrs["env_args"])
     env = Recorder(make_env(env_args, obs_mode))
-    _WORKER["aug"] = [Augmenter(env, ep, task, list(env_args["robot"]), interp_steps, tail_steps) for ep in eps]
+    _WORKER["aug"] = [Augmenter(env, ep, task, list(env_args["robot"]), interp_steps, tail_steps, smooth)
+                      for ep in eps]
     _WORKER["sources"] = [f"{source}:{d}" for d in demos]
 
 
@@ -390,6 +407,9 @@ class Args:
     """C_aug: draw from the source's environment and the next train environments, this many in all (0: every one)"""
     poses: int = 0
     """C_aug: draw from the train poses nearest the source's, this many (0: every one)"""
+    smooth: float = 0.0
+    """low-pass each source's targets by a Gaussian of this many steps within each subtask before carrying them (policy
+    rollouts as sources: their step-to-step jitter would be learned back); 0: verbatim"""
     iteration: int = 0
     """flywheel iteration recorded in each demo's provenance"""
     progress: bool = True
@@ -428,6 +448,8 @@ def main(args: Args) -> dict:
                          f"pass the {args.task} seed (python -m generators.seed --task {args.task})")
     if args.num < 1:
         raise ValueError(f"--num must be at least 1, got {args.num}")
+    if args.smooth < 0:
+        raise ValueError(f"--smooth must be at least 0 (a Gaussian's sigma in steps; 0: verbatim), got {args.smooth}")
     max_attempts = args.max_attempts or 5 * args.num
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
     objects = object_pool(space, args.split, args.objects, Scenario.parse(seed_ep.scenario).object_id)
@@ -441,7 +463,7 @@ def main(args: Args) -> dict:
         raise ValueError(f"--envs and --poses narrow the train split; the {args.split} split is a fixed list")
     envs, poses = space.around(Scenario.parse(seed_ep.scenario), args.envs, args.poses)
     extra = dict(source=f"{source}:{args.demo or '*'}", sources=len(demos), split=args.split, objects_mode=args.objects,
-                 objects=objects, envs=len(envs), poses=len(poses), workers=args.workers, seed=args.seed)
+                 objects=objects, envs=len(envs), poses=len(poses), smooth=args.smooth, workers=args.workers, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not args.resume:
         raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")
@@ -487,7 +509,7 @@ def main(args: Args) -> dict:
     t_start = time.perf_counter()
     bar = tqdm(total=args.num, initial=min(successes, args.num), desc=f"A_EP {args.task}", unit="demo",
                disable=not args.progress)
-    init = (args.task, source, demos, args.obs_mode, args.interp_steps, args.tail_steps)
+    init = (args.task, source, demos, args.obs_mode, args.interp_steps, args.tail_steps, args.smooth)
 
     def accept(ep: Episode | None, rec: dict) -> None:
         nonlocal successes

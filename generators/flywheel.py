@@ -7,7 +7,7 @@ and poses A_EP draws from widen every iteration (`--envs`, `--poses`: C_aug^i), 
 Iteration i = 1..iters, over object sets O_1 (the seed's object) c O_2 (its category: similar shapes) c O_3 (every
 training object of the task: diverse shapes and physical properties):
 1. data:     D_i (i > 1) = A_EP over the last iteration's successful rollouts, each carried to new environments and
-             poses with its own object (`--trajectories`: 20 / 100 / 500);
+             poses with its own object (`--trajectories`: 20 / 100 / 500; `--smooth` low-passes them first);
 2. train:    the diffusion base policy on D_i;
 3. residual: residual RL on the frozen base over O_(i+1) (agents.residual: SAC or PPO, progressive exploration);
 4. eval:     base and combined policies on T_O^i (O_i in the seed's environment and pose) and T_OEP (40 held-out
@@ -68,6 +68,11 @@ class Args:
     grasp: 3, 8, 12. A narrow start puts D_1's 20 demos where the rollouts happen, so the first base is strong there"""
     poses: tuple[int, ...] = (5, 10, 0)
     """C_aug^i: train poses nearest the seed's per iteration (0: all). DexFlyWheel's grasp: 5, 10, 15"""
+    smooth: float = 0.0
+    """A_EP low-passes each policy rollout by a Gaussian of this many steps (within each subtask) before carrying it.
+    Our CPU-trained diffusion bases jitter step to step (20x the seed's wrist jerk) and saw-tooth at chunk boundaries;
+    sigma 4 brings the jerk to the seed's level and cuts the next base's training loss 3x, but did not raise its success
+    (grasp, i = 2: 0% vs 2.5% on T_O^2), so the default carries rollouts verbatim"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
@@ -273,6 +278,7 @@ def main(args: Args) -> dict:
         path = out / f"D{i}.hdf5"
         s = augment.main(augment.Args(task=args.task, num=_per_iter(args.trajectories, i), source=source, out=path,
                                       objects=mode, envs=_per_iter(args.envs, i), poses=_per_iter(args.poses, i),
+                                      smooth=args.smooth if mode == "source" else 0.0,
                                       workers=args.workers, seed=args.seed + i, iteration=i,
                                       resume=path.exists() or path.with_name(path.name + ".episodes").exists(),
                                       progress=args.progress))

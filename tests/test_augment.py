@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation
 import dexenvs  # noqa: F401
 from dexenvs.scenarios import Scenario
 from generators import augment, seed
-from generators.augment import Args, attempt_scenario, segment_source, symmetric_match
+from generators.augment import HAND_DIM, Args, Segment, attempt_scenario, segment_source, smooth_actions, symmetric_match
 from generators.dataset import demo_names, open_dataset, read_episode
 from generators.replay import make_env, replay_by_state
 
@@ -71,6 +71,21 @@ def test_segments_follow_labels_and_references(seeds):
     assert [s.phase for s in segs[1 - giver]][:2] == ["approach", "grasp"]
     # pour's carry and pour are relative to the bowl
     assert augment.REFERENCES["pour"]["pour"] == "target"
+
+
+def test_smoothing_stays_within_subtasks():
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 1, 40)[:, None].repeat(HAND_DIM, 1)
+    actions = (ramp + 0.05 * rng.standard_normal(ramp.shape)).astype(np.float32)  # a policy's jittery rollout
+    actions[20:] += 1.0  # a jump at the subtask boundary (a grasp's closing) that must stay sharp
+    segs = [[Segment(0, 0, 20, "approach", "object"), Segment(0, 20, 40, "lift", "object")]]
+    assert smooth_actions(actions, segs, 0.0) is actions
+    out = smooth_actions(actions, segs, 3.0)
+    assert out.dtype == actions.dtype and out.shape == actions.shape
+    jerk = lambda a: np.abs(np.diff(a, 2, axis=0)).mean()  # noqa: E731
+    assert jerk(out[:20]) < jerk(actions[:20]) / 5 and jerk(out[20:]) < jerk(actions[20:]) / 5
+    assert out[20].mean() - out[19].mean() > 0.9  # nothing leaks across the boundary
+    np.testing.assert_allclose(out.mean(0), actions.mean(0), atol=0.05)  # low-passed, not moved
 
 
 def test_symmetric_match():
@@ -142,6 +157,8 @@ def test_bad_input_is_named(seeds, tmp_path):
     with pytest.raises(ValueError, match="narrow the train split"):
         augment.main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "z.hdf5", split="test_oep",
                           objects="all", poses=3, progress=False))
+    with pytest.raises(ValueError, match="--smooth must be at least 0"):
+        augment.main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "z.hdf5", smooth=-1, progress=False))
     with pytest.raises(ValueError, match="no demo 'demo_7'"):
         augment.main(Args(task="grasp", num=1, source=seeds["grasp"], demo="demo_7", out=tmp_path / "z.hdf5",
                           progress=False))
