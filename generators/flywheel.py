@@ -12,7 +12,8 @@ training object of the task: diverse shapes and physical properties):
 3. residual: residual RL on the frozen base over O_(i+1) (agents.residual: SAC or PPO, progressive exploration);
 4. eval:     base and combined policies on T_O^i (O_i in the seed's environment and pose) and T_OEP (40 held-out
              object x environment x pose configurations), `--eval-seeds` seeds;
-5. rollout:  the combined policy on O_(i+1) in the seed's environment and pose; successes are kept (D_O^i).
+5. rollout:  the combined policy on O_(i+1) in the seed's environment and pose; successes with a firm grasp are kept
+             (D_O^i; `--max-slip`: the object slid at most 1 cm in the hand while carried).
 Then `report.md` (DexFlyWheel's Table 1: O, E, P, configurations, trajectories, SR on T_O base -> combined, SR on
 T_OEP), `report.png` (diversity and success per iteration) and `report.json` with every figure and stage time.
 
@@ -38,6 +39,7 @@ from typing import Literal
 import numpy as np
 import torch
 import tyro
+from scipy.spatial.transform import Rotation
 from mani_skill.utils.registration import REGISTERED_ENVS
 
 from assets import objects as obj_lib
@@ -48,8 +50,9 @@ from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
 # --quick keeps every E and P from i = 1: its BC base, trained on 20 demos in 3 E x 5 P, succeeded only on the seed's own
 # box among O_2 (a CI run), so its few rollouts brought no new object
+# and keeps every successful rollout: the growth its test checks needs the few a minutes-trained BC base achieves
 QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=(3000, 3000, 3000), residual_steps=1500,
-             eval_seeds=2, eval_episodes=2, envs=(0,), poses=(0,))
+             eval_seeds=2, eval_episodes=2, envs=(0,), poses=(0,), max_slip=0.0)
 
 
 @dataclass
@@ -73,6 +76,9 @@ class Args:
     Our CPU-trained diffusion bases jitter step to step (20x the seed's wrist jerk) and saw-tooth at chunk boundaries;
     sigma 4 brings the jerk to the seed's level and cuts the next base's training loss 3x, but did not raise its success
     (grasp, i = 2: 0% vs 2.5% on T_O^2), so the default carries rollouts verbatim"""
+    max_slip: float = 0.01
+    """keep a successful rollout only if its object slid at most this much (m) in the hand while carried (`hold_slip`;
+    0: keep every success). Not measured for the handover"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
@@ -191,9 +197,31 @@ def _rollout(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]
     return attempt, ep, dict(attempt=attempt, scenario=scenario, success=r["success"], steps=r["steps"])
 
 
+RISEN = 0.06  # m above where the object started: from here on a firm grasp carries it rigidly
+
+
+def hold_slip(ep: Episode, task: str) -> float | None:
+    """How far the object slides in the hand while carried (m): its largest displacement in the wrist's frame over the
+    steps after it first rose `RISEN`. A firm grasp holds it still there (replayed seed demos: at most 1 cm, median 0);
+    a weak policy's rollout often "succeeds" with the object sliding down the fingers (grasp: median 2 cm, up to 5.4),
+    and a base trained on those learns the weak grasp. None where it is not measured: the handover, whose object
+    changes hands, and an object that never rose that far."""
+    if task == "handover":
+        return None
+    obj = np.asarray(ep.datagen_info["obj_pose"])[:, :3]
+    up = np.flatnonzero(obj[:, 2] - obj[0, 2] > RISEN)
+    if not len(up):
+        return None
+    wrist = np.asarray(ep.datagen_info["wrist_pose_0"])[up[0]:]
+    rel = Rotation.from_quat(wrist[:, [4, 5, 6, 3]]).inv().apply(obj[up[0]:] - wrist[:, :3])  # poses are wxyz
+    return float(np.linalg.norm(rel - rel[0], axis=1).max())
+
+
 def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | None, scenarios: list[str], num: int,
-                     max_attempts: int, iteration: int, seed: int, workers: int, progress: bool) -> dict:
-    """Rolls the policy out over `scenarios` in turn until `num` successes (or `max_attempts`); writes the successes."""
+                     max_attempts: int, iteration: int, seed: int, workers: int, progress: bool, task: str = "grasp",
+                     max_slip: float = 0.0) -> dict:
+    """Rolls the policy out over `scenarios` in turn until `num` successes (or `max_attempts`); writes the successes
+    whose object slid less than `max_slip` in the hand (`hold_slip`; 0: every success)."""
     from tqdm import tqdm
 
     from generators.augment import run_ordered
@@ -210,6 +238,10 @@ def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | Non
             yield a, scenarios[a % len(scenarios)], rs, iteration
 
     def accept(ep, rec):
+        if ep is not None:
+            rec["slip"] = hold_slip(ep, task)
+            if max_slip and rec["slip"] is not None and rec["slip"] > max_slip:
+                ep, rec["rejected"] = None, "slip"
         records.append(rec)
         if ep is not None:
             writer.add(ep)
@@ -228,12 +260,16 @@ def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | Non
     else:
         run_ordered(workers, _init_rollout, init, _rollout, jobs(), accept, enough)
     bar.close()
-    per_obj: dict[str, list[bool]] = {}
+    per_obj: dict[str, list[tuple[bool, bool]]] = {}
     for r in records:
-        per_obj.setdefault(Scenario.parse(r["scenario"]).object_id, []).append(r["success"])
+        per_obj.setdefault(Scenario.parse(r["scenario"]).object_id, []).append((r["success"], "rejected" in r))
+    slips = [r["slip"] for r in records if r.get("slip") is not None]
     result = dict(path=str(out), attempts=len(records), successes=len(writer),
+                  task_successes=sum(r["success"] for r in records), rejected_slip=sum("rejected" in r for r in records),
+                  max_slip=max_slip, median_slip=round(float(np.median(slips)), 4) if slips else None,
                   success_rate=round(len(writer) / max(1, len(records)), 4), seconds=round(time.perf_counter() - t, 1),
-                  per_object={o: dict(attempts=len(v), successes=int(sum(v))) for o, v in sorted(per_obj.items())})
+                  per_object={o: dict(attempts=len(v), successes=sum(ok for ok, _ in v),
+                                      kept=sum(ok and not rej for ok, rej in v)) for o, v in sorted(per_obj.items())})
     writer.attrs["generation"] = json.dumps(result)
     writer.close()
     return result
@@ -349,9 +385,11 @@ def main(args: Args) -> dict:
             rollout = stages.run(f"{i}.rollout", f"{tag}: roll out the {who} policy on O_{i + 1} "
                                  f"({len(next_objects)} objects)", lambda: dict(collect_rollouts(
                                      out / f"rollouts_{i}.hdf5", env_args, ckpt, res_dir if combined else None, t_next,
-                                     num, 4 * num, i, args.seed, args.workers, args.progress), policy=who))
+                                     num, 4 * num, i, args.seed, args.workers, args.progress, args.task,
+                                     args.max_slip), policy=who))
             if rollout["successes"] == 0:
-                print(f"[flywheel] iteration {i}: no rollout succeeded on O_{i + 1} ({rollout['attempts']} attempts); "
+                print(f"[flywheel] iteration {i}: no rollout succeeded with a firm grasp on O_{i + 1} "
+                      f"({rollout['attempts']} attempts, {rollout['rejected_slip']} rejected for slip); "
                       f"D_{i + 1} falls back to replay from the seed. Train longer (--train-steps, --residual-steps).")
         iterations.append(dict(iteration=i, objects=objects[i], data=data, eval=evals, rollout=rollout))
 
@@ -396,8 +434,10 @@ def write_report(out: Path, report: dict) -> None:
                 lines.append(f"- iteration {it['iteration']} on O_{it['iteration'] + 1} (seed's E and P): base "
                              f"{e['T_next/base']['mean']:.1%} → combined {e['T_next/combined']['mean']:.1%}")
             lines.append(f"- iteration {it['iteration']} rollouts ({r.get('policy', 'combined')} policy): "
-                         f"{r['successes']}/{r['attempts']} succeeded; per object "
-                         + ", ".join(f"{o} {v['successes']}/{v['attempts']}" for o, v in r["per_object"].items()))
+                         f"{r.get('task_successes', r['successes'])}/{r['attempts']} succeeded, {r['successes']} kept "
+                         f"with a firm grasp (slip <= {r.get('max_slip', 0) * 1000:.0f} mm; 0: all); per object "
+                         "(kept/succeeded/attempts) " + ", ".join(f"{o} {v.get('kept', v['successes'])}/{v['successes']}/"
+                                                                  f"{v['attempts']}" for o, v in r["per_object"].items()))
     lines += ["", "![diversity and success per iteration](report.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     (out / "report.json").write_text(json.dumps(report, indent=1))
