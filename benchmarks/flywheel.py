@@ -47,12 +47,12 @@ def _summary(rep: dict) -> dict:
 
 
 def _table(runs: dict) -> str:
-    lines = ["| task | variant | minutes | SR T_OEP per iteration, base → combined (ours) | DexFlyWheel T_OEP "
-             "| replay baseline (paper) |", "|---|---|---|---|---|---|"]
-    for r in runs.values():
+    lines = ["| run (task_variant[_setting]) | minutes | SR T_OEP per iteration, base → combined (ours) "
+             "| DexFlyWheel T_OEP | replay baseline (paper) |", "|---|---|---|---|---|"]
+    for name, r in runs.items():
         ours = " / ".join(f"{b:.1%}" + (f" → {c:.1%}" if r["variant"] in ("flywheel", "no_aep") else "")
                           for b, c in zip(r["t_oep_base"], r["t_oep"]))
-        lines.append(f"| {r['task']} | {r['variant']} | {r['minutes']} | {ours} | "
+        lines.append(f"| {name} | {r['minutes']} | {ours} | "
                      f"{' / '.join(f'{x}%' for x in PAPER_T_OEP[r['task']])} | {PAPER_REPLAY[r['task']]}% |")
     return "\n".join(lines)
 
