@@ -1,0 +1,76 @@
+"""How clean a dataset's demos are, as a base policy will learn them: action jerk and how firmly the object is held.
+
+    python -m benchmarks.rollout_quality runs/flywheel/grasp/D1.hdf5 runs/flywheel/grasp/rollouts_1.hdf5 ...
+
+Per dataset: demos, mean wrist-target jerk (|second difference| of the position target, mm per step^2) and
+finger-target jerk (rad), and `flywheel.hold_slip` (the object's largest displacement in the wrist's frame while
+carried): median, 90th percentile, max and the share within the flywheel's default `--max-slip`. Replayed seed demos
+hold the object still and move smoothly; a weak policy's "successful" rollouts often do neither. Writes
+benchmarks/results/rollout_quality.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tyro
+
+from dexenvs.experts import EXPERTS
+from generators.augment import HAND_DIM
+from generators.dataset import demo_names, open_dataset, read_episode
+from generators.flywheel import Args as FlywheelArgs
+from generators.flywheel import hold_slip
+
+RESULTS = Path(__file__).parent / "results"
+TASK_OF_ENV = {env_id: task for task, (env_id, _) in EXPERTS.items()}
+
+
+@dataclass
+class Args:
+    datasets: list[Path] = field(default_factory=list)
+    out: Path = RESULTS / "rollout_quality.json"
+
+
+def quality(path: Path) -> dict:
+    with open_dataset(path) as f:
+        task = TASK_OF_ENV[json.loads(f["data"].attrs["env_args"])["env_name"]]
+        eps = [read_episode(f["data"][n]) for n in demo_names(f)]
+    jerk, finger, slip = [], [], []
+    for ep in eps:
+        a = ep.actions.reshape(len(ep), -1, HAND_DIM)
+        jerk.append(np.linalg.norm(np.diff(a[..., :3], 2, axis=0), axis=-1).mean() * 1000)
+        finger.append(np.abs(np.diff(a[..., 9:], 2, axis=0)).mean())
+        s = hold_slip(ep, task)
+        if s is not None:
+            slip.append(s * 1000)
+    limit = FlywheelArgs.max_slip * 1000
+    out = dict(task=task, demos=len(eps), wrist_jerk_mm=round(float(np.mean(jerk)), 2),
+               finger_jerk_rad=round(float(np.mean(finger)), 4), slip_measured=len(slip))
+    if slip:
+        out.update(slip_median_mm=round(float(np.median(slip)), 1), slip_p90_mm=round(float(np.percentile(slip, 90)), 1),
+                   slip_max_mm=round(float(np.max(slip)), 1), within_max_slip=round(float(np.mean(np.array(slip) <= limit)), 2))
+    return out
+
+
+def main(args: Args) -> dict:
+    if not args.datasets:
+        raise ValueError("pass one or more datasets, e.g. runs/flywheel/grasp/D1.hdf5 runs/flywheel/grasp/rollouts_1.hdf5")
+    rows = {str(p): quality(p) for p in args.datasets}
+    lines = [f"| dataset | demos | wrist jerk (mm) | finger jerk (rad) | slip median / p90 / max (mm) | within "
+             f"{FlywheelArgs.max_slip * 1000:.0f} mm |", "|---|---|---|---|---|---|"]
+    for p, r in rows.items():
+        slip = f"{r['slip_median_mm']} / {r['slip_p90_mm']} / {r['slip_max_mm']}" if "slip_median_mm" in r else "n/a"
+        lines.append(f"| {p} | {r['demos']} | {r['wrist_jerk_mm']} | {r['finger_jerk_rad']} | {slip} | "
+                     f"{r.get('within_max_slip', 'n/a')} |")
+    table = "\n".join(lines)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(dict(datasets=rows, table=table), indent=1))
+    print(table)
+    return rows
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
