@@ -176,6 +176,26 @@ def smooth_actions(actions: np.ndarray, segments: list[list[Segment]], sigma: fl
     return out.astype(actions.dtype)
 
 
+RISEN = 0.06  # m above where the object started: from here on a firm grasp carries it rigidly
+
+
+def hold_slip(ep: Episode, task: str) -> float | None:
+    """How far the object slides in the hand while carried (m): its largest displacement in the wrist's frame over the
+    steps after it first rose `RISEN`. A firm grasp holds it still there (replayed seed demos: at most 1 cm, median 0);
+    a weak policy's rollout often "succeeds" with the object sliding down the fingers (grasp: median 2 cm, up to 5.4),
+    and a base trained on those learns the weak grasp. None where it is not measured: the handover, whose object
+    changes hands, and an object that never rose that far."""
+    if task == "handover":
+        return None
+    obj = np.asarray(ep.datagen_info["obj_pose"])[:, :3]
+    up = np.flatnonzero(obj[:, 2] - obj[0, 2] > RISEN)
+    if not len(up):
+        return None
+    wrist = np.asarray(ep.datagen_info["wrist_pose_0"])[up[0]:]
+    rel = Rotation.from_quat(wrist[:, [4, 5, 6, 3]]).inv().apply(obj[up[0]:] - wrist[:, :3])  # poses are wxyz
+    return float(np.linalg.norm(rel - rel[0], axis=1).max())
+
+
 # ---------------------------------------------------------------------------------------------------------- one attempt
 class Augmenter:
     """Carries one source demo into new scenarios, one attempt at a time, on one recorded env."""
@@ -325,7 +345,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(task: str, source: Path, demos: list[str], obs_mode: str | None, interp_steps: int, tail_steps: int,
-                 smooth: float, threads: int | None) -> None:
+                 smooth: float, max_slip: float, threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
     with open_dataset(source) as f:
@@ -335,6 +355,7 @@ def _init_worker(task: str, source: Path, demos: list[str], obs_mode: str | None
     _WORKER["aug"] = [Augmenter(env, ep, task, list(env_args["robot"]), interp_steps, tail_steps, smooth)
                       for ep in eps]
     _WORKER["sources"] = [f"{source}:{d}" for d in demos]
+    _WORKER["task"], _WORKER["max_slip"] = task, max_slip
 
 
 def _run_attempt(job: tuple[int, str, int, int, int]) -> tuple[int, Episode | None, dict]:
@@ -345,8 +366,13 @@ def _run_attempt(job: tuple[int, str, int, int, int]) -> tuple[int, Episode | No
     source = _WORKER["sources"][src]
     ep = aug.env.episode(dict(generator="a_ep", source=source, flywheel_iteration=iteration,
                               attempt=attempt)) if ok else None
-    return attempt, ep, dict(attempt=attempt, scenario=scenario, seed=seed, source=source, success=ok, steps=aug.steps,
-                             seconds=round(time.perf_counter() - t, 3))
+    rec = dict(attempt=attempt, scenario=scenario, seed=seed, source=source, success=ok, steps=aug.steps,
+               seconds=round(time.perf_counter() - t, 3))
+    if ep is not None and _WORKER["max_slip"]:  # the task succeeded with the object sliding in the hand: not kept
+        slip = hold_slip(ep, _WORKER["task"])
+        if slip is not None and slip > _WORKER["max_slip"]:
+            ep, rec["success"], rec["rejected"] = None, False, f"slip {slip * 1000:.1f} mm"
+    return attempt, ep, rec
 
 
 # ---------------------------------------------------------------------------------------------------------- report
@@ -410,6 +436,9 @@ class Args:
     smooth: float = 0.0
     """low-pass each source's targets by a Gaussian of this many steps within each subtask before carrying them (policy
     rollouts as sources: their step-to-step jitter would be learned back); 0: verbatim"""
+    max_slip: float = 0.0
+    """keep a demo only if its object moved at most this much (m) in the wrist's frame while carried (`hold_slip`):
+    carried to a new pose, a firm grasp can come loose and still pass the task's check; 0: every success"""
     iteration: int = 0
     """flywheel iteration recorded in each demo's provenance"""
     progress: bool = True
@@ -463,7 +492,7 @@ def main(args: Args) -> dict:
         raise ValueError(f"--envs and --poses narrow the train split; the {args.split} split is a fixed list")
     envs, poses = space.around(Scenario.parse(seed_ep.scenario), args.envs, args.poses)
     extra = dict(source=f"{source}:{args.demo or '*'}", sources=len(demos), split=args.split, objects_mode=args.objects,
-                 objects=objects, envs=len(envs), poses=len(poses), smooth=args.smooth, workers=args.workers, seed=args.seed)
+                 objects=objects, envs=len(envs), poses=len(poses), smooth=args.smooth, max_slip=args.max_slip, workers=args.workers, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not args.resume:
         raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")
@@ -509,7 +538,7 @@ def main(args: Args) -> dict:
     t_start = time.perf_counter()
     bar = tqdm(total=args.num, initial=min(successes, args.num), desc=f"A_EP {args.task}", unit="demo",
                disable=not args.progress)
-    init = (args.task, source, demos, args.obs_mode, args.interp_steps, args.tail_steps, args.smooth)
+    init = (args.task, source, demos, args.obs_mode, args.interp_steps, args.tail_steps, args.smooth, args.max_slip)
 
     def accept(ep: Episode | None, rec: dict) -> None:
         nonlocal successes

@@ -39,12 +39,12 @@ from typing import Literal
 import numpy as np
 import torch
 import tyro
-from scipy.spatial.transform import Rotation
 from mani_skill.utils.registration import REGISTERED_ENVS
 
 from assets import objects as obj_lib
 from dexenvs.experts import EXPERTS, TaskName
 from dexenvs.scenarios import Scenario
+from generators.augment import RISEN, hold_slip  # noqa: F401 - RISEN: part of this module's interface
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
@@ -77,8 +77,8 @@ class Args:
     sigma 4 brings the jerk to the seed's level and cuts the next base's training loss 3x, but did not raise its success
     (grasp, i = 2: 0% vs 2.5% on T_O^2), so the default carries rollouts verbatim"""
     max_slip: float = 0.01
-    """keep a successful rollout only if its object slid at most this much (m) in the hand while carried (`hold_slip`;
-    0: keep every success). Not measured for the handover"""
+    """keep a successful rollout, and an A_EP demo carried from rollouts, only if its object slid at most this much (m)
+    in the hand while carried (`hold_slip`; 0: keep every success). Not measured for the handover"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
@@ -197,26 +197,6 @@ def _rollout(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]
     return attempt, ep, dict(attempt=attempt, scenario=scenario, success=r["success"], steps=r["steps"])
 
 
-RISEN = 0.06  # m above where the object started: from here on a firm grasp carries it rigidly
-
-
-def hold_slip(ep: Episode, task: str) -> float | None:
-    """How far the object slides in the hand while carried (m): its largest displacement in the wrist's frame over the
-    steps after it first rose `RISEN`. A firm grasp holds it still there (replayed seed demos: at most 1 cm, median 0);
-    a weak policy's rollout often "succeeds" with the object sliding down the fingers (grasp: median 2 cm, up to 5.4),
-    and a base trained on those learns the weak grasp. None where it is not measured: the handover, whose object
-    changes hands, and an object that never rose that far."""
-    if task == "handover":
-        return None
-    obj = np.asarray(ep.datagen_info["obj_pose"])[:, :3]
-    up = np.flatnonzero(obj[:, 2] - obj[0, 2] > RISEN)
-    if not len(up):
-        return None
-    wrist = np.asarray(ep.datagen_info["wrist_pose_0"])[up[0]:]
-    rel = Rotation.from_quat(wrist[:, [4, 5, 6, 3]]).inv().apply(obj[up[0]:] - wrist[:, :3])  # poses are wxyz
-    return float(np.linalg.norm(rel - rel[0], axis=1).max())
-
-
 def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | None, scenarios: list[str], num: int,
                      max_attempts: int, iteration: int, seed: int, workers: int, progress: bool, task: str = "grasp",
                      max_slip: float = 0.0) -> dict:
@@ -315,6 +295,7 @@ def main(args: Args) -> dict:
         s = augment.main(augment.Args(task=args.task, num=_per_iter(args.trajectories, i), source=source, out=path,
                                       objects=mode, envs=_per_iter(args.envs, i), poses=_per_iter(args.poses, i),
                                       smooth=args.smooth if mode == "source" else 0.0,
+                                      max_slip=args.max_slip if mode == "source" else 0.0,
                                       workers=args.workers, seed=args.seed + i, iteration=i,
                                       resume=path.exists() or path.with_name(path.name + ".episodes").exists(),
                                       progress=args.progress))

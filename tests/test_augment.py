@@ -88,6 +88,20 @@ def test_smoothing_stays_within_subtasks():
     np.testing.assert_allclose(out.mean(0), actions.mean(0), atol=0.05)  # low-passed, not moved
 
 
+def test_max_slip_keeps_only_firm_grasps(seeds, tmp_path):
+    out = tmp_path / "firm.hdf5"
+    limit = 0.002
+    summary = augment.main(Args(task="grasp", num=3, max_attempts=4, source=seeds["grasp"], out=out, workers=1,
+                                objects="seed", max_slip=limit, progress=False))
+    log = [json.loads(line) for line in out.with_name(out.name + ".attempts.jsonl").read_text().splitlines()]
+    assert all(not r["success"] and r["rejected"].startswith("slip ") for r in log if "rejected" in r)
+    with open_dataset(out) as f:
+        slips = [augment.hold_slip(read_episode(f["data"][n]), "grasp") for n in demo_names(f)]
+    assert len(slips) == summary["successes"] == sum(r["success"] for r in log)
+    assert all(s is not None and s <= limit for s in slips)
+    assert summary["max_slip"] == limit
+
+
 def test_symmetric_match():
     def yaw(a):
         m = np.eye(4)
