@@ -1,9 +1,9 @@
 """How clean a dataset's demos are, as a base policy will learn them: action jerk and how firmly the object is held.
 
-    python -m benchmarks.rollout_quality runs/flywheel/grasp/D1.hdf5 runs/flywheel/grasp/rollouts_1.hdf5 ...
+    python -m benchmarks.rollout_quality --datasets runs/flywheel/grasp/D1.hdf5 runs/flywheel/grasp/rollouts_1.hdf5 ...
 
 Per dataset: demos, mean wrist-target jerk (|second difference| of the position target, mm per step^2) and
-finger-target jerk (rad), and `flywheel.hold_slip` (the object's largest displacement in the wrist's frame while
+finger-target jerk (rad), and `augment.hold_slip` (the object's largest displacement in the wrist's frame while
 carried): median, 90th percentile, max and the share within the flywheel's default `--max-slip`. Replayed seed demos
 hold the object still and move smoothly; a weak policy's "successful" rollouts often do neither. Writes
 benchmarks/results/rollout_quality.json.
@@ -19,10 +19,9 @@ import numpy as np
 import tyro
 
 from dexenvs.experts import EXPERTS
-from generators.augment import HAND_DIM
+from generators.augment import HAND_DIM, hold_slip
 from generators.dataset import demo_names, open_dataset, read_episode
 from generators.flywheel import Args as FlywheelArgs
-from generators.flywheel import hold_slip
 
 RESULTS = Path(__file__).parent / "results"
 TASK_OF_ENV = {env_id: task for task, (env_id, _) in EXPERTS.items()}
@@ -50,8 +49,9 @@ def quality(path: Path) -> dict:
     out = dict(task=task, demos=len(eps), wrist_jerk_mm=round(float(np.mean(jerk)), 2),
                finger_jerk_rad=round(float(np.mean(finger)), 4), slip_measured=len(slip))
     if slip:
+        slip = np.array(slip)
         out.update(slip_median_mm=round(float(np.median(slip)), 1), slip_p90_mm=round(float(np.percentile(slip, 90)), 1),
-                   slip_max_mm=round(float(np.max(slip)), 1), within_max_slip=round(float(np.mean(np.array(slip) <= limit)), 2))
+                   slip_max_mm=round(float(slip.max()), 1), within_max_slip=round(float(np.mean(slip <= limit)), 2))
     return out
 
 

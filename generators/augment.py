@@ -196,6 +196,14 @@ def hold_slip(ep: Episode, task: str) -> float | None:
     return float(np.linalg.norm(rel - rel[0], axis=1).max())
 
 
+def slip_rejection(ep: Episode, task: str, max_slip: float) -> tuple[float | None, str | None]:
+    """(hold_slip, why it is not kept or None): a success whose object slid more than `max_slip` (0: no limit)."""
+    slip = hold_slip(ep, task)
+    if max_slip and slip is not None and slip > max_slip:
+        return slip, f"slip {slip * 1000:.1f} mm"
+    return slip, None
+
+
 # ---------------------------------------------------------------------------------------------------------- one attempt
 class Augmenter:
     """Carries one source demo into new scenarios, one attempt at a time, on one recorded env."""
@@ -369,9 +377,9 @@ def _run_attempt(job: tuple[int, str, int, int, int]) -> tuple[int, Episode | No
     rec = dict(attempt=attempt, scenario=scenario, seed=seed, source=source, success=ok, steps=aug.steps,
                seconds=round(time.perf_counter() - t, 3))
     if ep is not None and _WORKER["max_slip"]:  # the task succeeded with the object sliding in the hand: not kept
-        slip = hold_slip(ep, _WORKER["task"])
-        if slip is not None and slip > _WORKER["max_slip"]:
-            ep, rec["success"], rec["rejected"] = None, False, f"slip {slip * 1000:.1f} mm"
+        _, why = slip_rejection(ep, _WORKER["task"], _WORKER["max_slip"])
+        if why:
+            ep, rec["success"], rec["rejected"] = None, False, why
     return attempt, ep, rec
 
 
@@ -492,7 +500,8 @@ def main(args: Args) -> dict:
         raise ValueError(f"--envs and --poses narrow the train split; the {args.split} split is a fixed list")
     envs, poses = space.around(Scenario.parse(seed_ep.scenario), args.envs, args.poses)
     extra = dict(source=f"{source}:{args.demo or '*'}", sources=len(demos), split=args.split, objects_mode=args.objects,
-                 objects=objects, envs=len(envs), poses=len(poses), smooth=args.smooth, max_slip=args.max_slip, workers=args.workers, seed=args.seed)
+                 objects=objects, envs=len(envs), poses=len(poses), smooth=args.smooth, max_slip=args.max_slip,
+                 workers=args.workers, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not args.resume:
         raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")

@@ -44,7 +44,7 @@ from mani_skill.utils.registration import REGISTERED_ENVS
 from assets import objects as obj_lib
 from dexenvs.experts import EXPERTS, TaskName
 from dexenvs.scenarios import Scenario
-from generators.augment import RISEN, hold_slip  # noqa: F401 - RISEN: part of this module's interface
+from generators.augment import RISEN, hold_slip, slip_rejection  # noqa: F401 - RISEN, hold_slip: re-exported
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
@@ -199,8 +199,8 @@ def _rollout(job: tuple[int, str, int, int]) -> tuple[int, Episode | None, dict]
 
 
 def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | None, scenarios: list[str], num: int,
-                     max_attempts: int, iteration: int, seed: int, workers: int, progress: bool, task: str = "grasp",
-                     max_slip: float = 0.0) -> dict:
+                     max_attempts: int, iteration: int, seed: int, workers: int, progress: bool, task: str,
+                     max_slip: float) -> dict:
     """Rolls the policy out over `scenarios` in turn until `num` successes (or `max_attempts`); writes the successes
     whose object slid less than `max_slip` in the hand (`hold_slip`; 0: every success)."""
     from tqdm import tqdm
@@ -220,9 +220,9 @@ def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | Non
 
     def accept(ep, rec):
         if ep is not None:
-            rec["slip"] = hold_slip(ep, task)
-            if max_slip and rec["slip"] is not None and rec["slip"] > max_slip:
-                ep, rec["rejected"] = None, "slip"
+            rec["slip"], why = slip_rejection(ep, task, max_slip)
+            if why:
+                ep, rec["rejected"] = None, why
         records.append(rec)
         if ep is not None:
             writer.add(ep)
