@@ -52,8 +52,9 @@ class Args:
     obs_horizon: int = 2
     action_horizon: int = 16
     action_steps: int = 8
-    down_dims: tuple[int, ...] = (64, 128)
-    """U-Net widths; (256, 512, 1024) is diffusion_policy's GPU default (see benchmarks.policy_latency)"""
+    down_dims: tuple[int, ...] | None = None
+    """U-Net widths; default `default_down_dims(action_dim)`: (64, 128) for one hand, (128, 256) for two.
+    (256, 512, 1024) is diffusion_policy's GPU default (see benchmarks.policy_latency)"""
     hidden_dims: tuple[int, ...] = (512, 512, 512)
     """BC MLP widths"""
     ddim_steps: int = 8
@@ -86,14 +87,24 @@ def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[in
     return low, images
 
 
+def default_down_dims(action_dim: int) -> tuple[int, int]:
+    """U-Net widths for an action of this size: (64, 128) per 16 dimensions. The CPU-sized (64, 128) fits one hand's
+    15-D action (grasp: training loss 0.004 after 4000 steps) but not two hands' 30-D: the handover's base plateaued at
+    0.048 and dropped the object from the giving palm within 10 steps (0% on the seed's scenario); (128, 256) reached
+    0.0022 and 50% (python -m agents.train on the flywheel's D_1, 20 demos, 4000 steps)."""
+    w = 64 * -(-action_dim // 16)
+    return w, 2 * w
+
+
 def config_of(args: Args, ds: DemoWindows, low: dict, images: dict) -> dict:
     with open_dataset(args.dataset) as f:
         env_args = json.loads(f["data"].attrs["env_args"])
     stats = {k: dict(min=np.asarray(ds.stats[k]["min"]).tolist(), max=np.asarray(ds.stats[k]["max"]).tolist())
              for k in ["actions", *low]}
+    action_dim = int(np.asarray(ds.stats["actions"]["min"]).size)
     return dict(algo=args.algo, obs=args.obs, low_dim=low, images=images, obs_horizon=args.obs_horizon,
                 action_horizon=args.action_horizon, action_steps=args.action_steps,
-                action_dim=int(np.asarray(ds.stats["actions"]["min"]).size), down_dims=list(args.down_dims),
+                action_dim=action_dim, down_dims=list(args.down_dims or default_down_dims(action_dim)),
                 hidden_dims=list(args.hidden_dims), ddim_steps=args.ddim_steps, stats=stats, env_args=env_args,
                 dataset=str(args.dataset), train_demos=len(ds.names), train_args=asdict(args) | dict(
                     dataset=str(args.dataset), out=str(args.out)))
@@ -175,6 +186,8 @@ def main(args: Args) -> dict:
     ds = DemoWindows(args.dataset, keys, args.obs_horizon, args.action_horizon, mask="train", normalize=False)
     valid = valid_windows(args.dataset, keys, args)
     cfg = config_of(args, ds, low, images)
+    if args.resume and ckpt_path.exists() and args.down_dims is None:  # the width it started with (an older default)
+        cfg["down_dims"] = read_checkpoint(ckpt_path)["config"]["down_dims"]
     model = build_model(cfg)
     lr = args.lr or 1e-3
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)

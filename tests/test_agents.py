@@ -133,6 +133,19 @@ def test_resume_continues_training(data, tmp_path):
     assert steps == sorted(steps) and len(steps) == len(set(steps))
 
 
+def test_unet_width_follows_the_action_size_and_resume_keeps_it(data, tmp_path):
+    assert train.default_down_dims(15) == (64, 128) and train.default_down_dims(30) == (128, 256)
+    _, state = data
+    tiny = {k: v for k, v in TINY.items() if k != "down_dims"}
+    train.main(train.Args(algo="diffusion", dataset=state, out=tmp_path / "a", steps=2, **tiny))
+    assert read_checkpoint(tmp_path / "a" / "checkpoint.pt")["config"]["down_dims"] == [64, 128]  # grasp: 15-D
+    # a run started with other widths resumes with them when none are given (not with the default's)
+    train.main(train.Args(algo="diffusion", dataset=state, out=tmp_path / "b", steps=2, ckpt_every=1, **TINY))
+    s = train.main(train.Args(algo="diffusion", dataset=state, out=tmp_path / "b", steps=4, resume=True, **tiny))
+    ck = read_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert s["step"] == 4 and ck["config"]["down_dims"] == [16, 32]
+
+
 def test_rgb_policy_trains_and_acts(data, tmp_path):
     root, state = data
     with pytest.raises(ValueError, match="has no camera images"):
