@@ -186,16 +186,16 @@ def main(args: Args) -> dict:
     ds = DemoWindows(args.dataset, keys, args.obs_horizon, args.action_horizon, mask="train", normalize=False)
     valid = valid_windows(args.dataset, keys, args)
     cfg = config_of(args, ds, low, images)
-    if args.resume and ckpt_path.exists() and args.down_dims is None:  # the width it started with (an older default)
-        cfg["down_dims"] = read_checkpoint(ckpt_path)["config"]["down_dims"]
+    ck = read_checkpoint(ckpt_path) if args.resume and ckpt_path.exists() else None
+    if ck is not None and args.down_dims is None:  # the width it started with (an older default)
+        cfg["down_dims"] = ck["config"]["down_dims"]
     model = build_model(cfg)
     lr = args.lr or 1e-3
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
     sched = get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps, num_training_steps=args.steps)
     ema = EMAModel(model.parameters(), power=0.75, use_ema_warmup=True)
     step, metrics, trained_seconds = 0, [], 0.0
-    if args.resume and ckpt_path.exists():
-        ck = read_checkpoint(ckpt_path)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["lr_scheduler"])

@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from dexenvs.experts import EXPERTS
+from agents.evaluate import TASK_OF_ENV
 from generators.augment import HAND_DIM, hold_slip
 from generators.dataset import demo_names, open_dataset, read_episode
 from generators.flywheel import Args as FlywheelArgs
 
 RESULTS = Path(__file__).parent / "results"
-TASK_OF_ENV = {env_id: task for task, (env_id, _) in EXPERTS.items()}
 
 
 @dataclass

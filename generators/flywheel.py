@@ -44,7 +44,7 @@ from mani_skill.utils.registration import REGISTERED_ENVS
 from assets import objects as obj_lib
 from dexenvs.experts import EXPERTS, TaskName
 from dexenvs.scenarios import Scenario
-from generators.augment import RISEN, hold_slip, slip_rejection  # noqa: F401 - RISEN, hold_slip: re-exported
+from generators.augment import slip_rejection
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")

@@ -19,7 +19,7 @@ import torch
 from agents.checkpoint import load_model
 from agents.policy import Policy
 from agents.residual import EpsilonSchedule, ResidualEnv, load_residual
-from generators import flywheel
+from generators import augment, flywheel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,16 +121,16 @@ def test_hold_slip_tells_a_firm_grasp_from_a_sliding_one(tmp_path):
 
     with open_dataset(seed.main(seed.Args(task="grasp", out=tmp_path / "seed.hdf5"))) as f:
         ep = read_episode(f["data/demo_0"])
-    firm = flywheel.hold_slip(ep, "grasp")
+    firm = augment.hold_slip(ep, "grasp")
     assert firm is not None and firm < 0.01  # the scripted seed carries its object rigidly
     obj = ep.datagen_info["obj_pose"].copy()
-    up = np.flatnonzero(obj[:, 2] - obj[0, 2] > flywheel.RISEN)[0]
+    up = np.flatnonzero(obj[:, 2] - obj[0, 2] > augment.RISEN)[0]
     obj[up:, 2] -= np.linspace(0, 0.03, len(obj) - up)  # the object slides 3 cm down the fingers while carried
     ep.datagen_info["obj_pose"] = obj
-    assert flywheel.hold_slip(ep, "grasp") == pytest.approx(0.03 + firm, abs=0.005)
-    assert flywheel.hold_slip(ep, "handover") is None  # the object changes hands: not measured
+    assert augment.hold_slip(ep, "grasp") == pytest.approx(0.03 + firm, abs=0.005)
+    assert augment.hold_slip(ep, "handover") is None  # the object changes hands: not measured
     obj[:, 2] = obj[0, 2]
-    assert flywheel.hold_slip(ep, "grasp") is None  # never carried
+    assert augment.hold_slip(ep, "grasp") is None  # never carried
 
 
 def test_quick_flywheel_two_hands(tmp_path):
