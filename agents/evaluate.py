@@ -49,7 +49,8 @@ def run_episode(env, policy: Policy, reset_seed: int, frames: list | None = None
     (default: drawn from the env's split)."""
     base = env.unwrapped
     task = TASK_OF_ENV.get(base.spec.id if base.spec else "", "")
-    options = dict(episode_options(task, reset_seed) or {}, **({"scenario": scenario} if scenario else {}))
+    options = dict(episode_options(task, reset_seed, policy.cfg.get("reset_options")) or {},
+                   **({"scenario": scenario} if scenario else {}))
     obs, info = env.reset(seed=reset_seed, options=options)
     policy.reset(seed=reset_seed)
     max_steps = max_steps or (env.spec.max_episode_steps if env.spec and env.spec.max_episode_steps else 200)

@@ -116,8 +116,8 @@ class ResidualEnv(gym.Env):
         scenario = Scenario(str(self.rng.choice(self.objects)), str(self.rng.choice(s.train_envs)),
                             int(self.rng.choice(s.train_poses)))
         reset_seed = int(self.rng.integers(2**31))
-        obs, info = self.env.reset(seed=reset_seed, options=dict(episode_options(self.task, reset_seed) or {},
-                                                                  scenario=str(scenario)))
+        options = episode_options(self.task, reset_seed, self.model.cfg.get("reset_options"))
+        obs, info = self.env.reset(seed=reset_seed, options=dict(options or {}, scenario=str(scenario)))
         self.base.reset(seed=reset_seed)
         self.t, self.succeeded, self.applied = 0, False, 0
         return self._observe(obs), dict(scenario=str(scenario))

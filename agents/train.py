@@ -99,6 +99,8 @@ def default_down_dims(action_dim: int) -> tuple[int, int]:
 def config_of(args: Args, ds: DemoWindows, low: dict, images: dict) -> dict:
     with open_dataset(args.dataset) as f:
         env_args = json.loads(f["data"].attrs["env_args"])
+        # what evaluation may ask of the policy (the handover's giver): only what some training demo shows
+        reset_options = sorted({f["data"][n].attrs["reset_options"] for n in ds.names})
     stats = {k: dict(min=np.asarray(ds.stats[k]["min"]).tolist(), max=np.asarray(ds.stats[k]["max"]).tolist())
              for k in ["actions", *low]}
     action_dim = int(np.asarray(ds.stats["actions"]["min"]).size)
@@ -106,7 +108,8 @@ def config_of(args: Args, ds: DemoWindows, low: dict, images: dict) -> dict:
                 action_horizon=args.action_horizon, action_steps=args.action_steps,
                 action_dim=action_dim, down_dims=list(args.down_dims or default_down_dims(action_dim)),
                 hidden_dims=list(args.hidden_dims), ddim_steps=args.ddim_steps, stats=stats, env_args=env_args,
-                dataset=str(args.dataset), train_demos=len(ds.names), train_args=asdict(args) | dict(
+                dataset=str(args.dataset), train_demos=len(ds.names), reset_options=[json.loads(o) for o in reset_options],
+                train_args=asdict(args) | dict(
                     dataset=str(args.dataset), out=str(args.out)))
 
 

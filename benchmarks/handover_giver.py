@@ -40,7 +40,7 @@ def main(args: Args) -> dict:
     for ckpt in args.ckpts:
         rows[str(ckpt)] = {}
         for giver in GIVERS:
-            ev.episode_options = lambda task, seed, g=giver: {"giver": g}
+            ev.episode_options = lambda task, seed, demonstrated=None, g=giver: {"giver": g}
             r = ev.evaluate(ckpt, ENV_ID, "train", args.seeds, args.episodes, 1, scenarios=scenarios)
             rows[str(ckpt)][giver] = dict(mean=r["success_mean"], std=r["success_std"], episodes=r["episodes"])
     print(f"| checkpoint | {' | '.join(f'giver {g}' for g in GIVERS)} |\n|---|" + "---|" * len(GIVERS))

@@ -162,3 +162,22 @@ def test_rgb_policy_trains_and_acts(data, tmp_path):
     a = policy.act(obs)
     assert a.shape == (15,) and np.isfinite(a).all()
     env.step(a)
+
+
+def test_a_policy_is_evaluated_on_the_handover_giver_its_data_shows(tmp_path):
+    from dexenvs.experts import episode_options
+
+    # expert runs alternate the giving hand; a policy gets only the givers of its training demos, in turn
+    assert [episode_options("handover", s)["giver"] for s in (0, 1)] == ["right", "left"]
+    assert [episode_options("handover", s, [{"giver": "right"}])["giver"] for s in (0, 1)] == ["right", "right"]
+    assert episode_options("grasp", 3, [{}]) == {} and episode_options("grasp", 3) is None
+    src = seed.main(seed.Args(task="handover", out=tmp_path / "seed.hdf5"))  # seed 0: the right hand gives
+    train.main(train.Args(algo="bc", dataset=src, out=tmp_path / "bc", steps=2, **TINY))
+    model = load_model(tmp_path / "bc" / "checkpoint.pt")
+    assert model.cfg["reset_options"] == [{"giver": "right"}]
+    env = evaluate.make_eval_env(model.cfg)
+    for reset_seed in (0, 1):
+        evaluate.run_episode(env, Policy(model), reset_seed, max_steps=1)
+        u = env.unwrapped
+        assert u._hands[u.giver].hand_side == "right"
+    env.close()

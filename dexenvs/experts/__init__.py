@@ -19,8 +19,12 @@ EXPERTS = {"grasp": ("DexGrasp-v0", GraspExpert), "pour": ("DexPour-v0", PourExp
            "handover": ("DexHandover-v0", HandoverExpert)}
 
 
-def episode_options(task: str, seed: int) -> dict | None:
-    """Reset options of episode `seed` in expert runs: handover episodes alternate the giving hand."""
+def episode_options(task: str, seed: int, demonstrated: list[dict] | None = None) -> dict | None:
+    """Reset options of episode `seed`: expert runs alternate the handover's giving hand. A policy is asked only what its
+    training data demonstrates (`demonstrated`: the distinct reset options of its demos, taken in turn), since a
+    dataset replayed from a right-handed seed holds no left-handed handover."""
+    if demonstrated:
+        return dict(demonstrated[seed % len(demonstrated)])
     return {"giver": ("right", "left")[seed % 2]} if task == "handover" else None
 
 
