@@ -44,12 +44,12 @@ def make_eval_env(cfg: dict, env_id: str | None = None, split: str = "train", vi
 
 
 def run_episode(env, policy: Policy, reset_seed: int, frames: list | None = None, scenario: str | None = None,
-                max_steps: int | None = None) -> dict:
+                max_steps: int | None = None, reset_options: list[dict] | None = None) -> dict:
     """One episode until success, failure or the time limit (`max_steps`, default the env spec's); `scenario` fixes it
     (default: drawn from the env's split)."""
     base = env.unwrapped
     task = TASK_OF_ENV.get(base.spec.id if base.spec else "", "")
-    options = dict(episode_options(task, reset_seed, policy.cfg.get("reset_options")) or {},
+    options = dict(episode_options(task, reset_seed, reset_options or policy.cfg.get("reset_options")) or {},
                    **({"scenario": scenario} if scenario else {}))
     obs, info = env.reset(seed=reset_seed, options=options)
     policy.reset(seed=reset_seed)
@@ -80,9 +80,10 @@ def _frame(env) -> np.ndarray:
 
 def run_jobs(model: ChunkModel, env_id: str | None, split: str, jobs: list[tuple[int, int]], video_dir: Path | None = None,
              videos_per_seed: int = 0, ddim_steps: int | None = None, residual: str | None = None,
-             sampler: str = "ddim") -> list[dict]:
+             sampler: str = "ddim", reset_options: list[dict] | None = None) -> list[dict]:
     """jobs: (seed, episode) or (seed, episode, scenario) -> one result dict each; a job without a scenario draws one
-    from `split`. `residual`: act with the combined policy of this trained residual on `model`."""
+    from `split`. `residual`: act with the combined policy of this trained residual on `model`. `reset_options`: ask
+    these instead of what the policy's training data demonstrates (e.g. the other handover giver)."""
     env = make_eval_env(model.cfg, env_id, split, video=video_dir is not None)
     policy = Policy(model, ddim_steps=ddim_steps, sampler=sampler)
     if residual:
@@ -92,7 +93,7 @@ def run_jobs(model: ChunkModel, env_id: str | None, split: str, jobs: list[tuple
     out = []
     for s, i, scenario in ((*job, None)[:3] for job in jobs):
         frames = [] if video_dir is not None and i < videos_per_seed else None
-        r = run_episode(env, policy, s * 100_000 + i, frames, scenario)
+        r = run_episode(env, policy, s * 100_000 + i, frames, scenario, reset_options=reset_options)
         out.append(dict(r, seed=s, episode=i))
         if frames:
             import imageio.v2 as imageio
@@ -144,7 +145,8 @@ class Args:
 
 def evaluate(ckpt: Path, env_id: str, split: str, seeds: int, episodes: int, workers: int = 2, residual: Path | None = None,
              scenarios: list[str] | None = None, video_dir: Path | None = None, videos_per_seed: int = 0,
-             ddim_steps: int | None = None, ema: bool = True, sampler: str = "ddim") -> dict:
+             ddim_steps: int | None = None, ema: bool = True, sampler: str = "ddim",
+             reset_options: list[dict] | None = None) -> dict:
     """Success over `seeds` x `episodes` episodes, split over `workers` processes; the summary of `summarize`. With
     `scenarios`, the episodes go through them in turn across seeds (seeds x episodes = len(scenarios) runs each once)."""
     seed_list = list(range(seeds))
@@ -152,7 +154,7 @@ def evaluate(ckpt: Path, env_id: str, split: str, seeds: int, episodes: int, wor
             for s in seed_list for i in range(episodes)]
     t0 = time.perf_counter()
     kw = dict(video_dir=video_dir, videos_per_seed=videos_per_seed, ddim_steps=ddim_steps, sampler=sampler,
-              residual=str(residual) if residual else None)
+              residual=str(residual) if residual else None, reset_options=reset_options)
     if workers <= 1:
         results = run_jobs(load_model(ckpt, ema), env_id, split, jobs, **kw)
     else:

@@ -1,11 +1,10 @@
-"""Handover success per giving hand: evaluations alternate the giver by episode (`dexenvs.experts.episode_options`),
-but a policy learns only the giver(s) its data demonstrates (A_EP keeps the seed's), so this splits a checkpoint's
-success on T_OEP (or the train split) by giver, side by side.
+"""Handover success per giving hand: a policy learns only the giver(s) its data demonstrates (A_EP keeps the seed's),
+and evaluation asks only those; this asks each giver in turn and shows a checkpoint's success on T_OEP (or the train
+split) side by side.
 
     python -m benchmarks.handover_giver --ckpts runs/flywheel/handover_replay_only/base_3/checkpoint.pt ...
 
-Episodes run in this process (the giver is fixed by patching `agents.evaluate.episode_options`, which worker processes
-would not see): 5 seeds x 8 episodes per giver, T_OEP's 40 configurations once each.
+5 seeds x 8 episodes per giver: T_OEP's 40 configurations once each.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ class Args:
     split: Literal["train", "test_oep"] = "test_oep"
     seeds: int = 5
     episodes: int = 8
+    workers: int = 2
 
 
 def main(args: Args) -> dict:
@@ -40,8 +40,8 @@ def main(args: Args) -> dict:
     for ckpt in args.ckpts:
         rows[str(ckpt)] = {}
         for giver in GIVERS:
-            ev.episode_options = lambda task, seed, demonstrated=None, g=giver: {"giver": g}
-            r = ev.evaluate(ckpt, ENV_ID, "train", args.seeds, args.episodes, 1, scenarios=scenarios)
+            r = ev.evaluate(ckpt, ENV_ID, "train", args.seeds, args.episodes, args.workers, scenarios=scenarios,
+                            reset_options=[{"giver": giver}])
             rows[str(ckpt)][giver] = dict(mean=r["success_mean"], std=r["success_std"], episodes=r["episodes"])
     print(f"| checkpoint | {' | '.join(f'giver {g}' for g in GIVERS)} |\n|---|" + "---|" * len(GIVERS))
     for ckpt, r in rows.items():
