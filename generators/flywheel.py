@@ -48,6 +48,9 @@ from generators.augment import slip_rejection
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
+# A one-hand carry that slides in the fingers is a poor demo. The lift's object rests on two flat palms and slides in
+# every successful lift (median 16 mm at i = 2): a 1 cm limit kept 14 of 52 successes and none of the pots
+MAX_SLIP = dict(grasp=0.01, pour=0.01, handover=0.01, lift=0.0)
 # --quick keeps every E and P from i = 1: its BC base, trained on 20 demos in 3 E x 5 P, succeeded only on the seed's own
 # box among O_2 (a CI run), so its few rollouts brought no new object
 # and keeps every successful rollout: the growth its test checks needs the few a minutes-trained BC base achieves
@@ -76,10 +79,11 @@ class Args:
     Our CPU-trained diffusion bases jitter step to step (20x the seed's wrist jerk) and saw-tooth at chunk boundaries;
     sigma 4 brings the jerk to the seed's level and cuts the next base's training loss 3x, but did not raise its success
     (grasp, i = 2: 0% vs 2.5% on T_O^2), so the default carries rollouts verbatim"""
-    max_slip: float = 0.01
+    max_slip: float | None = None
     """keep a successful rollout only if its object slid at most this much (m) in the hand while carried (`hold_slip`;
-    0: keep every success). Not measured for the handover. (Applying it to A_EP's carried demos too, `generators.augment
-    --max-slip`, kept 64% of attempts instead of 98% and gave the grasp i = 3 base 17.5% on T_O^3 instead of 22.5%)"""
+    0: keep every success; default MAX_SLIP[task]). Not measured for the handover. (Applying it to A_EP's carried demos
+    too, `generators.augment --max-slip`, kept 64% of attempts instead of 98% and gave the grasp i = 3 base 17.5% on
+    T_O^3 instead of 22.5%)"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
@@ -265,6 +269,8 @@ def main(args: Args) -> dict:
 
     if args.quick:
         args = replace(args, **QUICK)
+    if args.max_slip is None:
+        args = replace(args, max_slip=MAX_SLIP[args.task])
     if args.iters < 1:
         raise ValueError(f"--iters must be at least 1, got {args.iters}")
     env_id = EXPERTS[args.task][0]
