@@ -4,7 +4,8 @@
 
 Per dataset: demos, mean wrist-target jerk (|second difference| of the position target, mm per step^2) and
 finger-target jerk (rad), and `augment.hold_slip` (the object's largest displacement in the wrist's frame while
-carried): median, 90th percentile, max and the share within the flywheel's default `--max-slip`. Replayed seed demos
+carried): median, 90th percentile, max and the share within the flywheel's default `--max-slip` for the task
+(`MAX_SLIP`; none where it sets no limit). Replayed seed demos
 hold the object still and move smoothly; a weak policy's "successful" rollouts often do neither. Writes
 benchmarks/results/rollout_quality.json.
 """
@@ -21,7 +22,7 @@ import tyro
 from agents.evaluate import TASK_OF_ENV
 from generators.augment import HAND_DIM, hold_slip
 from generators.dataset import demo_names, open_dataset, read_episode
-from generators.flywheel import Args as FlywheelArgs
+from generators.flywheel import MAX_SLIP
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -44,13 +45,15 @@ def quality(path: Path) -> dict:
         s = hold_slip(ep, task)
         if s is not None:
             slip.append(s * 1000)
-    limit = FlywheelArgs.max_slip * 1000
+    limit = MAX_SLIP[task] * 1000
     out = dict(task=task, demos=len(eps), wrist_jerk_mm=round(float(np.mean(jerk)), 2),
-               finger_jerk_rad=round(float(np.mean(finger)), 4), slip_measured=len(slip))
+               finger_jerk_rad=round(float(np.mean(finger)), 4), slip_measured=len(slip), max_slip_mm=limit)
     if slip:
         slip = np.array(slip)
         out.update(slip_median_mm=round(float(np.median(slip)), 1), slip_p90_mm=round(float(np.percentile(slip, 90)), 1),
-                   slip_max_mm=round(float(slip.max()), 1), within_max_slip=round(float(np.mean(slip <= limit)), 2))
+                   slip_max_mm=round(float(slip.max()), 1))
+        if limit:
+            out["within_max_slip"] = round(float(np.mean(slip <= limit)), 2)
     return out
 
 
@@ -58,12 +61,12 @@ def main(args: Args) -> dict:
     if not args.datasets:
         raise ValueError("pass one or more datasets, e.g. runs/flywheel/grasp/D1.hdf5 runs/flywheel/grasp/rollouts_1.hdf5")
     rows = {str(p): quality(p) for p in args.datasets}
-    lines = [f"| dataset | demos | wrist jerk (mm) | finger jerk (rad) | slip median / p90 / max (mm) | within "
-             f"{FlywheelArgs.max_slip * 1000:.0f} mm |", "|---|---|---|---|---|---|"]
+    lines = ["| dataset | demos | wrist jerk (mm) | finger jerk (rad) | slip median / p90 / max (mm) | within the task's "
+             "--max-slip |", "|---|---|---|---|---|---|"]
     for p, r in rows.items():
         slip = f"{r['slip_median_mm']} / {r['slip_p90_mm']} / {r['slip_max_mm']}" if "slip_median_mm" in r else "n/a"
-        lines.append(f"| {p} | {r['demos']} | {r['wrist_jerk_mm']} | {r['finger_jerk_rad']} | {slip} | "
-                     f"{r.get('within_max_slip', 'n/a')} |")
+        within = r.get("within_max_slip", "n/a") if r["max_slip_mm"] else "no limit"
+        lines.append(f"| {p} | {r['demos']} | {r['wrist_jerk_mm']} | {r['finger_jerk_rad']} | {slip} | {within} |")
     table = "\n".join(lines)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(dict(datasets=rows, table=table), indent=1))
