@@ -179,3 +179,16 @@ def test_bad_input_is_named(seeds, tmp_path):
     (tmp_path / "w.hdf5").write_bytes(b"")
     with pytest.raises(FileExistsError, match="--resume"):
         augment.main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "w.hdf5", progress=False))
+
+
+def test_rollout_quality_reads_each_tasks_slip_limit(seeds, tmp_path):
+    from benchmarks import rollout_quality
+
+    out = tmp_path / "quality.json"
+    rows = rollout_quality.main(rollout_quality.Args(datasets=[seeds["grasp"], seeds["handover"]], out=out))
+    grasp, handover = rows[str(seeds["grasp"])], rows[str(seeds["handover"])]
+    assert grasp["task"] == "grasp" and grasp["demos"] == 1 and grasp["max_slip_mm"] == 10.0
+    assert grasp["slip_measured"] == 1 and grasp["within_max_slip"] == 1.0  # the scripted seed holds its box still
+    assert grasp["wrist_jerk_mm"] < 2.0  # seed-smooth: rollouts measure 5-20 mm
+    assert handover["slip_measured"] == 0 and "within_max_slip" not in handover
+    assert json.loads(out.read_text())["table"].count("\n") == 3
