@@ -64,6 +64,8 @@ class Args:
     seed: int = 0
     resume: bool = False
     progress: bool = True
+    device: str = "auto"
+    """torch device for training ("cuda", "cuda:1", "cpu"); auto: CUDA when there is one. Checkpoints load on any."""
 
 
 def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -114,11 +116,19 @@ def config_of(args: Args, ds: DemoWindows, low: dict, images: dict) -> dict:
 
 
 def batches(ds, batch_size: int, generator: torch.Generator):
-    """Endless shuffled batches."""
-    loader = torch.utils.data.DataLoader(ds, batch_size=min(batch_size, len(ds)), shuffle=True, drop_last=True,
-                                         generator=generator)
+    """Endless shuffled batches: a permutation per epoch, the last partial batch dropped."""
+    if not ds.cache:  # windows read from the file one by one
+        loader = torch.utils.data.DataLoader(ds, batch_size=min(batch_size, len(ds)), shuffle=True, drop_last=True,
+                                             generator=generator)
+        while True:
+            yield from loader
+    bs = min(batch_size, len(ds))
     while True:
-        yield from loader
+        perm = torch.randperm(len(ds), generator=generator).numpy()
+        for k in range(0, len(perm) - bs + 1, bs):
+            b = ds.batch(perm[k : k + bs])
+            yield dict(obs={key: torch.from_numpy(v) for key, v in b["obs"].items()},
+                       actions=torch.from_numpy(b["actions"]))
 
 
 def ema_copy(model, ema: EMAModel):
@@ -178,7 +188,25 @@ def plot(out: Path, metrics: list[dict]) -> None:
     plt.close(fig)
 
 
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"unknown --device {name!r}; valid: auto, cpu, cuda, cuda:N") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA device; use auto or cpu")
+    return device
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: to_device(v, device) if isinstance(v, dict) else v.to(device, non_blocking=True)
+            for k, v in batch.items()}
+
+
 def main(args: Args) -> dict:
+    device = resolve_device(args.device)
     out, ckpt_path = args.out, args.out / "checkpoint.pt"
     if ckpt_path.exists() and not args.resume:
         raise FileExistsError(f"{ckpt_path} exists; pass --resume to continue it, or choose another --out")
@@ -192,7 +220,7 @@ def main(args: Args) -> dict:
     ck = read_checkpoint(ckpt_path) if args.resume and ckpt_path.exists() else None
     if ck is not None and args.down_dims is None:  # the width it started with (an older default)
         cfg["down_dims"] = ck["config"]["down_dims"]
-    model = build_model(cfg)
+    model = build_model(cfg).to(device)
     lr = args.lr or 1e-3
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
     sched = get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps, num_training_steps=args.steps)
@@ -203,13 +231,14 @@ def main(args: Args) -> dict:
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["lr_scheduler"])
         ema.load_state_dict(ck["ema"])
+        ema.to(device)
         torch.set_rng_state(ck["rng"])
         step, trained_seconds = ck["step"], ck.get("trained_seconds", 0.0)
         metrics = [m for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if m["step"] <= step]
     (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"[train] {args.algo} ({args.obs}: {keys}) on {len(ds.names)} demos / {len(ds)} windows, "
-          f"{n_params / 1e6:.2f}M parameters, from step {step}")
+          f"{n_params / 1e6:.2f}M parameters, on {device}, from step {step}")
 
     def save():
         save_checkpoint(ckpt_path, config=cfg, model=model.state_dict(), ema=ema.state_dict(),
@@ -230,7 +259,7 @@ def main(args: Args) -> dict:
         if args.minutes is not None and time.perf_counter() - t_start > 60 * args.minutes:
             print(f"[train] --minutes {args.minutes} reached at step {step}")
             break
-        batch = next(data)
+        batch = to_device(next(data), device)
         loss = model.loss(batch["obs"], batch["actions"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -246,7 +275,7 @@ def main(args: Args) -> dict:
         if step % args.ckpt_every == 0:
             save()
         if args.eval_every and args.eval_episodes and step % args.eval_every == 0:
-            m = ema_copy(model, ema)
+            m = ema_copy(model, ema).cpu()  # policies act on CPU, next to the simulator
             res = summarize(run_jobs(m, None, "train", [(0, i) for i in range(args.eval_episodes)]), [0])
             log(dict(step=step, success=res["success_mean"], valid_loss=valid_loss(m, valid)))
             bar.set_postfix(loss=f"{loss.item():.4f}", success=f"{res['success_mean']:.0%}")

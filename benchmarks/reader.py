@@ -4,7 +4,9 @@
 Without `--dataset`, generates its own: the grasp seed carried by A_EP into `--demos` state demos and `--rgb-demos`
 demos with 128x128 head-camera images. For each, `DemoWindows` (obs history 2, action chunk 16, normalized) is read
 in random order one window at a time, cached (in memory) and uncached (from the HDF5 file), then in batches of 256
-through a torch DataLoader with 2 worker processes. Prints windows per second side by side and writes
+through a torch DataLoader with 2 worker processes, and (cached) in batches of 256 by `DemoWindows.batch`, as
+`agents.train` reads them. With `--train-steps N`, also times N optimizer steps of the default state U-Net fed by
+the old per-window DataLoader (no workers) and by `DemoWindows.batch`, alternating, best of 2. Prints windows per second side by side and writes
 benchmarks/results/reader.json.
 """
 
@@ -30,6 +32,7 @@ class Args:
     demos: int = 100
     rgb_demos: int = 10
     seconds: float = 5.0
+    train_steps: int = 0
     out: Path = Path("benchmarks/results")
 
 
@@ -58,6 +61,46 @@ def loader_windows_per_second(ds: DemoWindows, seconds: float, workers: int = 2)
     return n / (time.perf_counter() - t0)
 
 
+def batched_windows_per_second(ds: DemoWindows, seconds: float) -> float:
+    rng = np.random.default_rng(0)
+    ds.batch(rng.integers(len(ds), size=256))  # the one-off concatenation
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        b = ds.batch(rng.integers(len(ds), size=256))
+        {k: torch.from_numpy(v) for k, v in b["obs"].items()}
+        n += len(b["actions"])
+    return n / (time.perf_counter() - t0)
+
+
+def train_steps_per_second(path: Path, steps: int) -> dict:
+    """Optimizer steps/s of the default state diffusion policy, fed per window (DataLoader) vs batched."""
+    from agents import train
+
+    low, _ = train.select_keys(path, "state")
+    ds = DemoWindows(path, sorted(low), 2, 16, mask=None, normalize=False)
+    cfg = train.config_of(train.Args(dataset=path), ds, low, {})
+    model = train.build_model(cfg)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+
+    def per_window():
+        while True:
+            yield from torch.utils.data.DataLoader(ds, batch_size=256, shuffle=True, drop_last=True)
+
+    best = dict(per_window=0.0, batched=0.0)
+    for _ in range(2):
+        for name, data in (("per_window", per_window()), ("batched", train.batches(ds, 256, torch.Generator()))):
+            next(data)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                b = next(data)
+                loss = model.loss(b["obs"], b["actions"])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            best[name] = max(best[name], steps / (time.perf_counter() - t0))
+    return best
+
+
 def measure(path: Path, keys: list[str] | None, seconds: float) -> dict:
     row = {}
     for cache in (True, False):
@@ -66,6 +109,8 @@ def measure(path: Path, keys: list[str] | None, seconds: float) -> dict:
         row["open_s_" + ("cached" if cache else "uncached")] = round(time.perf_counter() - t, 2)
         row["cached" if cache else "uncached"] = windows_per_second(ds, seconds)
         row["loader_" + ("cached" if cache else "uncached")] = loader_windows_per_second(ds, seconds)
+        if cache:
+            row["batched"] = batched_windows_per_second(ds, seconds)
     row.update(windows=len(ds), demos=len(ds.names), keys=ds.obs_keys)
     return row
 
@@ -88,12 +133,21 @@ def main(args: Args) -> dict:
                 sets.append(("rgb", rgb, ["head_rgb", "agent_qpos"]))
         for name, path, keys in sets:
             results[name] = measure(path, keys, args.seconds)
+        if args.train_steps:
+            results["train_steps_per_s"] = train_steps_per_second(sets[0][1], args.train_steps)
     print("\nDemoWindows throughput (obs history 2, action chunk 16, normalized), windows/s")
     print(f"{'dataset':8s} {'demos':>5s} {'windows':>7s} {'cached':>9s} {'uncached':>9s} {'ratio':>6s} "
-          f"{'loader cached':>14s} {'loader uncached':>16s}")
+          f"{'loader cached':>14s} {'loader uncached':>16s} {'batched':>9s} {'batched/cached':>14s}")
     for name, r in results.items():
+        if name == "train_steps_per_s":
+            continue
         print(f"{name:8s} {r['demos']:5d} {r['windows']:7d} {r['cached']:9.0f} {r['uncached']:9.0f} "
-              f"{r['cached'] / r['uncached']:5.1f}x {r['loader_cached']:14.0f} {r['loader_uncached']:16.0f}")
+              f"{r['cached'] / r['uncached']:5.1f}x {r['loader_cached']:14.0f} {r['loader_uncached']:16.0f} "
+              f"{r['batched']:9.0f} {r['batched'] / r['cached']:13.1f}x")
+    if "train_steps_per_s" in results:
+        t = results["train_steps_per_s"]
+        print(f"training steps/s, default state U-Net, batch 256: per-window DataLoader {t['per_window']:.1f}, "
+              f"batched {t['batched']:.1f} ({t['batched'] / t['per_window']:.2f}x)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reader.json").write_text(json.dumps(results, indent=1))
     return results

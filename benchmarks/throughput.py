@@ -163,7 +163,8 @@ def main(args: Args) -> dict:
     fl = res["maniskill_floor"]
     print(f"  ManiSkill's own Empty-v1, same hand and substeps: {fl['env_steps_per_s']:8.1f} steps/s | raw "
           f"{fl['raw_steps_per_s']:8.1f} steps/s | BaseEnv overhead {fl['overhead']:+.1%}")
-    print(f"  rgb    {res['rgb_steps_per_s']:8.1f} steps/s (128x128 head camera, CPU renderer)")
+    renderer = f"{torch.cuda.get_device_name()} renderer" if torch.cuda.is_available() else "CPU renderer (lavapipe)"
+    print(f"  rgb    {res['rgb_steps_per_s']:8.1f} steps/s (128x128 head camera, {renderer})")
     if "library_build_s" in res:
         print(f"  object library from an empty cache: {res['library_objects']} objects in {res['library_build_s']:.1f} s "
               f"(2 workers)")

@@ -97,6 +97,9 @@ class Args:
     eval_episodes: int = 8
     """per seed and test set: T_OEP's 40 configurations are covered once by 5 seeds x 8"""
     workers: int = 2
+    device: str = "auto"
+    """where the base policy trains (agents.train --device): auto picks CUDA when there is one; the simulator, the
+    residual's small MLPs and evaluation stay on the CPU"""
     seed: int = 0
     restart: bool = False
     """discard an existing run in --out and start over"""
@@ -143,7 +146,7 @@ class Stages:
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
             changed = {k: (self.state["settings"].get(k), v) for k, v in settings.items()
-                       if k not in ("progress", "workers", "restart") and self.state["settings"].get(k) != v}
+                       if k not in ("progress", "workers", "device", "restart") and self.state["settings"].get(k) != v}
             if changed:
                 self._lock.close()
                 raise ValueError(f"{out} holds a run with other settings ("
@@ -334,7 +337,7 @@ def main(args: Args) -> dict:
         base_dir = out / f"base_{i}"
         stages.run(f"{i}.train", f"{tag}: train the {args.base_algo} base policy on D_{i}", lambda: tr.main(tr.Args(
             algo=args.base_algo, dataset=Path(data["path"]), out=base_dir, steps=_per_iter(args.train_steps, i),
-            eval_every=0, resume=True, seed=args.seed, progress=args.progress)))
+            eval_every=0, resume=True, seed=args.seed, progress=args.progress, device=args.device)))
         ckpt = base_dir / "checkpoint.pt"
         # 3. residual
         res_dir = out / f"residual_{i}" if use_residual else None

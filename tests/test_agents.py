@@ -181,3 +181,17 @@ def test_a_policy_is_evaluated_on_the_handover_giver_its_data_shows(tmp_path):
         u = env.unwrapped
         assert u._hands[u.giver].hand_side == "right"
     env.close()
+
+
+def test_training_device_is_checked_and_cpu_training_matches_auto_here(data, tmp_path):
+    _, state = data
+    with pytest.raises(ValueError, match="valid: auto, cpu, cuda"):
+        train.resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            train.main(train.Args(algo="bc", dataset=state, out=tmp_path / "c", steps=2, device="cuda", **TINY))
+        # auto is the CPU here: bit-for-bit the same weights as asking for it
+        for d in ("auto", "cpu"):
+            train.main(train.Args(algo="bc", dataset=state, out=tmp_path / d, steps=5, device=d, **TINY))
+        a, c = (read_checkpoint(tmp_path / d / "checkpoint.pt")["model"] for d in ("auto", "cpu"))
+        assert all(torch.equal(a[k], c[k]) for k in a)

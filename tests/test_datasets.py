@@ -99,6 +99,22 @@ def test_windows_shapes_padding_and_normalization(tmp_path):
         DemoWindows(path, obs_keys=["nope"])
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_batched_windows_equal_windows_one_by_one(tmp_path, normalize):
+    path = tmp_path / "d.hdf5"
+    with DatasetWriter(path, ENV_ARGS, valid_fraction=0.2) as w:
+        for i in range(5):
+            w.add(_synthetic(i, n=7 + 3 * i))  # demos of different lengths: padding at both ends of each
+    ds = DemoWindows(path, obs_horizon=3, action_horizon=5, mask="train", normalize=normalize)
+    idx = np.random.default_rng(0).permutation(len(ds))
+    batch = ds.batch(idx)
+    for k in [*ds.obs_keys]:
+        np.testing.assert_array_equal(batch["obs"][k], np.stack([ds[i]["obs"][k] for i in idx]))
+    np.testing.assert_array_equal(batch["actions"], np.stack([ds[i]["actions"] for i in idx]))
+    with pytest.raises(ValueError, match="cache=True"):
+        DemoWindows(path, cache=False).batch([0])
+
+
 WRITER = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})
