@@ -1,7 +1,7 @@
 """Seed demos: `python -m generators.seed --task grasp` writes one successful scripted-expert demo (the stand-in for a
 teleoperated one) with its phase labels to `demos/<task>/seed.hdf5`.
 
-The expert runs from seed `--seed` on `train` scenarios until an episode succeeds; the file records the env id and kwargs
+The expert runs from seed `--seed` on `train` scenarios (or on `--scenario`) until an episode succeeds; the file records the env id and kwargs
 so replay and augmentation rebuild the same env.
 """
 
@@ -28,6 +28,9 @@ class Args:
     obs_mode: str = "state"
     """state, or rgb to record the head camera too"""
     max_tries: int = 20
+    scenario: str | None = None
+    """pin the seed's scenario, object|environment|pose (e.g. a tray for the lift: tray_00|studio-white-blue|p25);
+    default: drawn from the train split by --seed"""
 
 
 def record_expert_episode(env: Recorder, task: str, seed: int, options: dict | None = None) -> Episode:
@@ -55,7 +58,10 @@ def main(args: Args) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     env = Recorder(gym.make(env_id, obs_mode=args.obs_mode).unwrapped)
     for s in range(args.seed, args.seed + args.max_tries):
-        ep = record_expert_episode(env, args.task, s, episode_options(args.task, s))
+        options = episode_options(args.task, s) or {}
+        if args.scenario is not None:
+            options["scenario"] = args.scenario
+        ep = record_expert_episode(env, args.task, s, options or None)
         print(f"[seed] {args.task} seed {s} {ep.scenario}: {'success' if ep.success else 'FAIL'} ({len(ep)} steps)")
         if ep.success:
             break

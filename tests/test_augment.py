@@ -192,3 +192,13 @@ def test_rollout_quality_reads_each_tasks_slip_limit(seeds, tmp_path):
     assert grasp["wrist_jerk_mm"] < 2.0  # seed-smooth: rollouts measure 5-20 mm
     assert handover["slip_measured"] == 0 and "within_max_slip" not in handover
     assert json.loads(out.read_text())["table"].count("\n") == 3
+
+
+def test_a_seed_can_be_pinned_to_a_scenario(tmp_path):
+    # a second seed for a category the first one's replays never lift (the lift's trays from a wide-box seed)
+    scenario = "tray_00|studio-white-blue|p25"
+    with open_dataset(seed.main(seed.Args(task="lift", scenario=scenario, out=tmp_path / "tray.hdf5"))) as f:
+        demo = f["data"][demo_names(f)[0]]
+        assert demo.attrs["scenario"] == scenario and bool(demo.attrs["success"])
+    with pytest.raises(ValueError, match="valid ids for lift"):
+        seed.main(seed.Args(task="lift", scenario="tray_99|studio-white-blue|p25", out=tmp_path / "x.hdf5"))
