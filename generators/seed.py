@@ -1,8 +1,8 @@
 """Seed demos: `python -m generators.seed --task grasp` writes one successful scripted-expert demo (the stand-in for a
 teleoperated one) with its phase labels to `demos/<task>/seed.hdf5`.
 
-The expert runs from seed `--seed` on `train` scenarios (or on `--scenario`) until an episode succeeds; the file records the env id and kwargs
-so replay and augmentation rebuild the same env.
+The expert runs from seed `--seed` on `train` scenarios (or on `--scenario`) until an episode succeeds; the file
+records the env id and kwargs so replay and augmentation rebuild the same env.
 """
 
 from __future__ import annotations
