@@ -6,8 +6,8 @@ demos with 128x128 head-camera images. For each, `DemoWindows` (obs history 2, a
 in random order one window at a time, cached (in memory) and uncached (from the HDF5 file), then in batches of 256
 through a torch DataLoader with 2 worker processes, and (cached) in batches of 256 by `DemoWindows.batch`, as
 `agents.train` reads them. With `--train-steps N`, also times N optimizer steps of the default state U-Net fed by
-the old per-window DataLoader (no workers) and by `DemoWindows.batch`, alternating, best of 2. Prints windows per second side by side and writes
-benchmarks/results/reader.json.
+the old per-window DataLoader (no workers) and by `DemoWindows.batch`, alternating, best of 2. Prints windows per
+second side by side and writes benchmarks/results/reader.json.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def batched_windows_per_second(ds: DemoWindows, seconds: float) -> float:
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         b = ds.batch(rng.integers(len(ds), size=256))
-        {k: torch.from_numpy(v) for k, v in b["obs"].items()}
+        {k: torch.from_numpy(v) for k, v in b["obs"].items()}  # counted: agents.train hands torch tensors on
         n += len(b["actions"])
     return n / (time.perf_counter() - t0)
 

@@ -278,8 +278,8 @@ class DemoWindows:
 
     def batch(self, idx) -> dict:
         """Windows `idx` at once, the same as stacking `self[i]` for i in idx: a few fancy-indexing ops on the demos
-        concatenated, instead of a Python call and a collate per window (which cost more than a CPU training step of
-        the default U-Net, and were 5/6 of a step on a GPU). Cached datasets only."""
+        concatenated, instead of a Python call and a collate per window (about 15% of a CPU training step of the
+        default U-Net, half of one on an H100; `benchmarks.reader --train-steps`). Cached datasets only."""
         if self._data is None:
             raise ValueError("DemoWindows.batch needs cache=True; index windows one by one otherwise")
         if self._flat is None:

@@ -108,7 +108,7 @@ def test_batched_windows_equal_windows_one_by_one(tmp_path, normalize):
     ds = DemoWindows(path, obs_horizon=3, action_horizon=5, mask="train", normalize=normalize)
     idx = np.random.default_rng(0).permutation(len(ds))
     batch = ds.batch(idx)
-    for k in [*ds.obs_keys]:
+    for k in ds.obs_keys:
         np.testing.assert_array_equal(batch["obs"][k], np.stack([ds[i]["obs"][k] for i in idx]))
     np.testing.assert_array_equal(batch["actions"], np.stack([ds[i]["actions"] for i in idx]))
     with pytest.raises(ValueError, match="cache=True"):
