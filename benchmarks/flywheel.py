@@ -2,6 +2,7 @@
 from the seed), side by side, with wall time per stage.
 
     python -m benchmarks.flywheel [--tasks grasp pour lift handover] [--variants flywheel replay_only] [--quick]
+        [--seed-scenarios SCENARIO ...]   (one task: start from several seeds, e.g. one per category)
 
 Each run is `python -m generators.flywheel` in its own directory under runs/flywheel/ (resumable: rerunning continues
 interrupted runs). Copies each run's report.md / report.png / report.json to benchmarks/results/flywheel/<task>_<variant>/
@@ -35,6 +36,8 @@ class Args:
     variants: list[Variant] = field(default_factory=lambda: ["flywheel", "replay_only"])
     quick: bool = False
     iters: int = 3
+    seed_scenarios: tuple[str, ...] = ()
+    """start from one seed per scenario (generators.flywheel --seed-scenarios); needs a single --tasks"""
 
 
 def _summary(rep: dict) -> dict:
@@ -61,11 +64,15 @@ def main(args: Args) -> dict:
     """Runs one after another and rewrites the summary after each, so an interrupted benchmark keeps what it finished
     (and rerunning it resumes the unfinished run)."""
     summary = RESULTS / ("flywheel_quick.json" if args.quick else "flywheel.json")
+    if args.seed_scenarios and len(args.tasks) != 1:
+        raise ValueError(f"--seed-scenarios are one task's scenarios; pass a single --tasks, not {args.tasks}")
     runs: dict = json.loads(summary.read_text())["runs"] if summary.exists() else {}
     for task in args.tasks:
         for variant in args.variants:
-            rep = flywheel.main(flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters))
-            name = f"{task}_{variant}" + ("_quick" if args.quick else "")
+            rep = flywheel.main(flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
+                                              seed_scenarios=args.seed_scenarios))
+            name = f"{task}_{variant}" + (f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "") \
+                + ("_quick" if args.quick else "")
             dst = RESULTS / "flywheel" / name
             dst.mkdir(parents=True, exist_ok=True)
             for f in ("report.md", "report.png", "report.json"):

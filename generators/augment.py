@@ -22,7 +22,9 @@ Environments and poses (C_aug): `--envs N` draws from the source's environment a
 `--poses N` from the N train poses nearest the source's; the flywheel widens both every iteration. Default: all.
 
 Objects: `--objects seed` keeps the seed's object, `category` (default) uses the split's objects of the seed's
-category, `all` every object of the split; the summary reports success per object, which says where the carried grasp
+category, `all` every object of the split. A source with several seeds (`generators.seed --scenarios`, one per
+category) carries to each object a seed of its own category (`source_for`); the poses and environments are drawn around
+the first seed's. The summary reports success per object, which says where the carried grasp
 still holds. Attempt k's scenario and reset seed are a pure function of (--seed, k), so results do not depend on the
 number of workers, and a resumed run continues at the first attempt it had not finished, adding no duplicates.
 
@@ -305,21 +307,37 @@ class Augmenter:
 
 
 # ---------------------------------------------------------------------------------------------------------- scenarios
-def object_pool(space, split: str, mode: str, seed_object: str) -> list[str]:
+def object_pool(space, split: str, mode: str, seed_objects: list[str]) -> list[str]:
+    """The objects A_EP carries the source demos onto: the seeds' own (`seed`), every object of their categories
+    (`category`) or of the split (`all`); `source` keeps each demo's object."""
     pool = space.train_objects if split == "train" else space.test_objects
     if mode == "source":  # each attempt keeps its source demo's object (the flywheel's rollouts bring the objects)
         return []
     if mode == "seed":
-        if seed_object not in pool:
-            raise ValueError(f"--objects seed: the seed's object {seed_object} is not in the {split} split; "
-                             f"use --objects category or all")
-        return [seed_object]
+        objs = [o for o in dict.fromkeys(seed_objects) if o in pool]
+        if not objs:
+            raise ValueError(f"--objects seed: the seed's objects {sorted(set(seed_objects))} are not in the {split} "
+                             f"split; use --objects category or all")
+        return objs
     if mode == "category":
-        cat = obj_lib.get_spec(seed_object).category
-        pool = [o for o in pool if obj_lib.get_spec(o).category == cat]
+        cats = sorted({obj_lib.get_spec(o).category for o in seed_objects})
+        pool = [o for o in pool if obj_lib.get_spec(o).category in cats]
         if not pool:
-            raise ValueError(f"--objects category: the {split} split has no {cat} objects; use --objects all")
+            raise ValueError(f"--objects category: the {split} split has no {' or '.join(cats)} objects; "
+                             f"use --objects all")
     return list(pool)
+
+
+def source_for(obj: str, source_objects: list[str], attempt: int) -> int:
+    """Which source demo attempt `attempt` carries onto `obj`: one of `obj`'s own demos, else one of its category's,
+    else any, in turn by attempt number. With several seeds (one per category) each is carried onto its own
+    category: a wide box's lift does not lift a tray."""
+    cat = obj_lib.get_spec(obj).category
+    for match in (lambda o: o == obj, lambda o: obj_lib.get_spec(o).category == cat, lambda o: True):
+        idx = [k for k, o in enumerate(source_objects) if match(o)]
+        if idx:
+            return idx[attempt % len(idx)]
+    raise ValueError("no source demos")
 
 
 def attempt_scenario(space, split: str, objects: list[str], seed: int, attempt: int,
@@ -426,8 +444,9 @@ class Args:
     """default: demos/<task>/aep.hdf5"""
     split: Literal["train", "test_objects", "test_oep"] = "train"
     objects: Literal["seed", "category", "all", "source"] = "category"
-    """seed: the source's object; category: the split's objects of its category; all: every object of the split;
-    source: each attempt keeps its source demo's object (many sources: the flywheel's policy rollouts)"""
+    """seed: the source demos' objects; category: the split's objects of their categories; all: every object of the
+    split (each object gets a source demo of its own object, else of its category, else any); source: each attempt
+    keeps its source demo's object (many sources: the flywheel's policy rollouts)"""
     max_attempts: int | None = None
     """stop after this many attempts even if --num is not reached (default 5 x num)"""
     workers: int = 2
@@ -489,7 +508,7 @@ def main(args: Args) -> dict:
         raise ValueError(f"--smooth must be at least 0 (a Gaussian's sigma in steps; 0: verbatim), got {args.smooth}")
     max_attempts = args.max_attempts or 5 * args.num
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
-    objects = object_pool(space, args.split, args.objects, Scenario.parse(seed_ep.scenario).object_id)
+    objects = object_pool(space, args.split, args.objects, source_objects)
     if args.objects == "source":
         missing = sorted({o for o in source_objects if not any(s.object_id == o for s in space.scenarios(args.split))}) \
             if args.split != "train" else []
@@ -540,7 +559,7 @@ def main(args: Args) -> dict:
                                                          source_objects if args.objects == "source" else None,
                                                          envs, poses)
             if args.objects != "source" and len(demos) > 1:
-                src = a % len(demos)
+                src = source_for(scenario.object_id, source_objects, a)
             yield a, str(scenario), reset_seed, src, args.iteration
             a += 1
 

@@ -1,11 +1,14 @@
 """The self-improving data flywheel (DexFlyWheel sec. 4-5) on dexsuite's envs, generators and agents:
 
     python -m generators.flywheel --task handover --iters 3 [--quick] [--variant flywheel|replay_only|no_residual|no_aep]
+        [--seed-scenarios SCENARIO ...]
 
 Warm-up: the task's seed demo -> A_EP (environment and pose variation, the seed's object) -> D_1. The environments
 and poses A_EP draws from widen every iteration (`--envs`, `--poses`: C_aug^i), as DexFlyWheel's do.
 Iteration i = 1..iters, over object sets O_1 (the seed's object) c O_2 (its category: similar shapes) c O_3 (every
-training object of the task: diverse shapes and physical properties):
+training object of the task: diverse shapes and physical properties). `--seed-scenarios` starts from several seeds
+instead, e.g. one per category where one seed's carried motion cannot reach another's (the lift's wide box and tray):
+O_1 is then their objects and O_2 their categories, and A_EP carries each seed onto its own category.
 1. data:     D_i (i > 1) = A_EP over the last iteration's successful rollouts, each carried to new environments and
              poses with its own object (`--trajectories`: 20 / 100 / 500; `--smooth` low-passes them first);
 2. train:    the diffusion base policy on D_i;
@@ -64,11 +67,14 @@ QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=
 class Args:
     task: TaskName = "handover"
     iters: int = 3
+    seed_scenarios: tuple[str, ...] = ()
+    """one scripted seed demo per scenario, object|environment|pose (generators.seed --scenarios); default: one seed
+    drawn from the train split. T_O^i is evaluated in the first one's environment and pose"""
     variant: Literal["flywheel", "replay_only", "no_residual", "no_aep"] = "flywheel"
     quick: bool = False
     """a small run end to end in minutes: sets trajectories, rollouts, steps and evaluation to QUICK"""
     out: Path | None = None
-    """default runs/flywheel/<task>[_<variant>][_quick]"""
+    """default runs/flywheel/<task>[_<variant>][_<K>seeds][_quick]"""
     trajectories: tuple[int, ...] = (20, 100, 500)
     """|D_i| per iteration (the last is repeated for more iterations)"""
     envs: tuple[int, ...] = (3, 8, 0)
@@ -110,13 +116,13 @@ def _per_iter(values: tuple[int, ...], i: int) -> int:
     return values[min(i, len(values)) - 1]
 
 
-def iteration_objects(space, seed_object: str, i: int) -> list[str]:
-    """O_1: the seed's object; O_2: the training objects of its category; O_3 on: every training object."""
+def iteration_objects(space, seed_objects: list[str], i: int) -> list[str]:
+    """O_1: the seeds' objects; O_2: the training objects of their categories; O_3 on: every training object."""
     if i <= 1:
-        return [seed_object]
+        return list(dict.fromkeys(seed_objects))
     if i == 2:
-        cat = obj_lib.get_spec(seed_object).category
-        return [o for o in space.train_objects if obj_lib.get_spec(o).category == cat]
+        cats = {obj_lib.get_spec(o).category for o in seed_objects}
+        return [o for o in space.train_objects if obj_lib.get_spec(o).category in cats]
     return list(space.train_objects)
 
 
@@ -145,8 +151,11 @@ class Stages:
             raise RuntimeError(f"another flywheel run is using {out}; wait for it or choose another --out") from None
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
-            changed = {k: (self.state["settings"].get(k), v) for k, v in settings.items()
-                       if k not in ("progress", "workers", "device", "restart") and self.state["settings"].get(k) != v}
+            old = self.state["settings"]
+            # a setting added since that run changes nothing at its empty default
+            changed = {k: (old.get(k), v) for k, v in settings.items()
+                       if k not in ("progress", "workers", "device", "restart") and old.get(k) != v
+                       and (k in old or v not in (None, []))}
             if changed:
                 self._lock.close()
                 raise ValueError(f"{out} holds a run with other settings ("
@@ -280,10 +289,15 @@ def main(args: Args) -> dict:
         raise ValueError(f"--iters must be at least 1, got {args.iters}")
     env_id = EXPERTS[args.task][0]
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
+    for sc in args.seed_scenarios:
+        if space.validate(Scenario.parse(sc)).object_id not in space.train_objects:
+            raise ValueError(f"--seed-scenarios {sc}: seeds come from the train split; its objects are "
+                             f"{space.train_objects}")
     out = args.out or Path("runs/flywheel") / (args.task + ("" if args.variant == "flywheel" else f"_{args.variant}")
+                                               + (f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "")
                                                + ("_quick" if args.quick else ""))
     settings = {f.name: (str(v) if isinstance(v := getattr(args, f.name), Path) else v) for f in fields(args)}
-    for k in ("trajectories", "train_steps", "envs", "poses"):
+    for k in ("trajectories", "train_steps", "envs", "poses", "seed_scenarios"):
         settings[k] = list(getattr(args, k))
     stages = Stages(out, settings, args.restart)
     use_residual = args.variant in ("flywheel", "no_aep")
@@ -291,11 +305,12 @@ def main(args: Args) -> dict:
 
     seed_path = out / "seed.hdf5"
     stages.run("0.seed", "seed demo (scripted expert)", lambda: dict(
-        path=str(seed_gen.main(seed_gen.Args(task=args.task, out=seed_path)))))
+        path=str(seed_gen.main(seed_gen.Args(task=args.task, out=seed_path, scenarios=args.seed_scenarios)))))
     with open_dataset(seed_path) as f:
-        seed_scenario = Scenario.parse(str(f["data"][demo_names(f)[0]].attrs["scenario"]))
+        seeds = [Scenario.parse(str(f["data"][n].attrs["scenario"])) for n in demo_names(f)]
         env_args = json.loads(f["data"].attrs["env_args"])
-    objects = {i: iteration_objects(space, seed_scenario.object_id, i) for i in range(1, args.iters + 2)}
+    seed_scenario = seeds[0]
+    objects = {i: iteration_objects(space, [s.object_id for s in seeds], i) for i in range(1, args.iters + 2)}
 
     def at_seed(objs: list[str]) -> list[str]:  # these objects in the seed's environment and pose
         return [str(Scenario(o, seed_scenario.env_id, seed_scenario.pose_id)) for o in objs]

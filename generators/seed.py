@@ -1,8 +1,9 @@
 """Seed demos: `python -m generators.seed --task grasp` writes one successful scripted-expert demo (the stand-in for a
 teleoperated one) with its phase labels to `demos/<task>/seed.hdf5`.
 
-The expert runs from seed `--seed` on `train` scenarios (or on `--scenario`) until an episode succeeds; the file
-records the env id and kwargs so replay and augmentation rebuild the same env.
+The expert runs from seed `--seed` on `train` scenarios until an episode succeeds; `--scenarios A B ...` pins one demo
+to each scenario instead (several seeds, e.g. one per object category: A_EP carries each onto its own category). The
+file records the env id and kwargs so replay and augmentation rebuild the same env.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ class Args:
     obs_mode: str = "state"
     """state, or rgb to record the head camera too"""
     max_tries: int = 20
-    scenario: str | None = None
-    """pin the seed's scenario, object|environment|pose (e.g. a tray for the lift: tray_00|studio-white-blue|p25);
-    default: drawn from the train split by --seed"""
+    scenarios: tuple[str, ...] = ()
+    """pin the seed demos' scenarios, object|environment|pose, one demo each (e.g. a wide box and a tray for the lift:
+    wide_box_02|studio-white-blue|p25 tray_00|studio-white-blue|p25); default: one demo drawn from the train split"""
 
 
 def record_expert_episode(env: Recorder, task: str, seed: int, options: dict | None = None) -> Episode:
@@ -57,22 +58,28 @@ def main(args: Args) -> Path:
     out = args.out or Path("demos") / args.task / "seed.hdf5"
     out.parent.mkdir(parents=True, exist_ok=True)
     env = Recorder(gym.make(env_id, obs_mode=args.obs_mode).unwrapped)
-    for s in range(args.seed, args.seed + args.max_tries):
-        options = episode_options(args.task, s) or {}
-        if args.scenario is not None:
-            options["scenario"] = args.scenario
-        ep = record_expert_episode(env, args.task, s, options or None)
-        print(f"[seed] {args.task} seed {s} {ep.scenario}: {'success' if ep.success else 'FAIL'} ({len(ep)} steps)")
-        if ep.success:
-            break
-    else:
-        raise RuntimeError(f"the {args.task} expert did not succeed in {args.max_tries} tries from seed {args.seed}")
+    eps = [_first_success(env, args, scenario) for scenario in (args.scenarios or (None,))]
     if out.exists():
         out.unlink()
     with DatasetWriter(out, env_args_of(env)) as w:
-        w.add(ep)
-    print(f"[seed] wrote {out}: 1 demo, {len(ep)} steps, phases {ep.phase_names}")
+        for ep in eps:
+            w.add(ep)
+    print(f"[seed] wrote {out}: {len(eps)} demo(s), " + ", ".join(f"{ep.scenario} {len(ep)} steps" for ep in eps)
+          + f"; phases {eps[0].phase_names}")
     return out
+
+
+def _first_success(env: Recorder, args: Args, scenario: str | None) -> Episode:
+    for s in range(args.seed, args.seed + args.max_tries):
+        options = episode_options(args.task, s) or {}
+        if scenario is not None:
+            options["scenario"] = scenario
+        ep = record_expert_episode(env, args.task, s, options or None)
+        print(f"[seed] {args.task} seed {s} {ep.scenario}: {'success' if ep.success else 'FAIL'} ({len(ep)} steps)")
+        if ep.success:
+            return ep
+    raise RuntimeError(f"the {args.task} expert did not succeed in {args.max_tries} tries from seed {args.seed}"
+                       + (f" on {scenario}" if scenario else ""))
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def test_resume_after_kill_adds_no_duplicates(seeds, tmp_path):
     assert len({e.provenance["attempt"] for e in eps}) == 8 and len({(e.scenario, e.seed) for e in eps}) == 8
     # every demo is the scenario its attempt number draws, whichever run and worker made it
     space = make_env(json.loads(open_dataset(out)["data"].attrs["env_args"])).space
-    objects = augment.object_pool(space, "train", "category", Scenario.parse(eps[0].scenario).object_id)
+    objects = augment.object_pool(space, "train", "category", [Scenario.parse(eps[0].scenario).object_id])
     for e in eps:
         s, reset_seed, _ = attempt_scenario(space, "train", objects, 0, e.provenance["attempt"])
         assert (str(s), reset_seed) == (e.scenario, e.seed)
@@ -194,11 +194,37 @@ def test_rollout_quality_reads_each_tasks_slip_limit(seeds, tmp_path):
     assert json.loads(out.read_text())["table"].count("\n") == 3
 
 
-def test_a_seed_can_be_pinned_to_a_scenario(tmp_path):
-    # a second seed for a category the first one's replays never lift (the lift's trays from a wide-box seed)
-    scenario = "tray_00|studio-white-blue|p25"
-    with open_dataset(seed.main(seed.Args(task="lift", scenario=scenario, out=tmp_path / "tray.hdf5"))) as f:
-        demo = f["data"][demo_names(f)[0]]
-        assert demo.attrs["scenario"] == scenario and bool(demo.attrs["success"])
+def test_several_seeds_each_carried_onto_its_own_category(tmp_path):
+    # the lift's trays need a seed of their own: a wide box's carried lift never lifts one
+    scenarios = ("wide_box_02|studio-white-blue|p25", "tray_00|studio-white-blue|p25")
+    path = seed.main(seed.Args(task="lift", scenarios=scenarios, out=tmp_path / "seeds.hdf5"))
+    with open_dataset(path) as f:
+        demos = [f["data"][n] for n in demo_names(f)]
+        assert [d.attrs["scenario"] for d in demos] == list(scenarios) and all(bool(d.attrs["success"]) for d in demos)
     with pytest.raises(ValueError, match="valid ids for lift"):
-        seed.main(seed.Args(task="lift", scenario="tray_99|studio-white-blue|p25", out=tmp_path / "x.hdf5"))
+        seed.main(seed.Args(task="lift", scenarios=("tray_99|studio-white-blue|p25",), out=tmp_path / "x.hdf5"))
+
+    from mani_skill.utils.registration import REGISTERED_ENVS
+
+    from assets import objects as obj_lib
+    from generators.flywheel import iteration_objects
+
+    space = REGISTERED_ENVS["DexLift-v0"].cls.scenario_space()
+    seeds_ = ["wide_box_02", "tray_00"]
+    cats = augment.object_pool(space, "train", "category", seeds_)
+    assert augment.object_pool(space, "train", "seed", seeds_) == iteration_objects(space, seeds_, 1) == seeds_
+    assert cats == iteration_objects(space, seeds_, 2) == [
+        o for o in space.train_objects if obj_lib.get_spec(o).category in ("wide_box", "tray")]
+    assert {obj_lib.get_spec(o).category for o in cats} == {"wide_box", "tray"}
+    assert [augment.source_for(o, seeds_, 3) for o in ("wide_box_02", "wide_box_00", "tray_01")] == [0, 0, 1]
+    assert {augment.source_for("pot_00", seeds_, a) for a in range(4)} == {0, 1}  # no pot seed: both in turn
+
+    out = tmp_path / "aep.hdf5"
+    summary = augment.main(Args(task="lift", source=path, objects="category", num=4, max_attempts=8, out=out,
+                                workers=1, progress=False))
+    assert summary["successes"] == 4 and summary["sources"] == 2
+    with open_dataset(out) as f:
+        eps = [read_episode(f["data"][n]) for n in demo_names(f)]
+    for ep in eps:  # each demo was carried from the seed of its object's category
+        cat = obj_lib.get_spec(Scenario.parse(ep.scenario).object_id).category
+        assert ep.provenance["source"].endswith("demo_0" if cat == "wide_box" else "demo_1")
