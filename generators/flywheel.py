@@ -44,10 +44,9 @@ import torch
 import tyro
 from mani_skill.utils.registration import REGISTERED_ENVS
 
-from assets import objects as obj_lib
 from dexenvs.experts import EXPERTS, TaskName
 from dexenvs.scenarios import Scenario
-from generators.augment import slip_rejection
+from generators.augment import object_pool, slip_rejection
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
@@ -118,12 +117,7 @@ def _per_iter(values: tuple[int, ...], i: int) -> int:
 
 def iteration_objects(space, seed_objects: list[str], i: int) -> list[str]:
     """O_1: the seeds' objects; O_2: the training objects of their categories; O_3 on: every training object."""
-    if i <= 1:
-        return list(dict.fromkeys(seed_objects))
-    if i == 2:
-        cats = {obj_lib.get_spec(o).category for o in seed_objects}
-        return [o for o in space.train_objects if obj_lib.get_spec(o).category in cats]
-    return list(space.train_objects)
+    return object_pool(space, "train", "seed" if i <= 1 else "category" if i == 2 else "all", seed_objects)
 
 
 def coverage(path: Path) -> dict:
