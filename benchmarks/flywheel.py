@@ -38,6 +38,8 @@ class Args:
     iters: int = 3
     seed_scenarios: tuple[str, ...] = ()
     """start from one seed per scenario (generators.flywheel --seed-scenarios); needs a single --tasks"""
+    seed_share: float = 0.0
+    """share of D_i (i > 1) carried from the seeds (generators.flywheel --seed-share); flywheel and no_residual only"""
 
 
 def _summary(rep: dict) -> dict:
@@ -69,10 +71,11 @@ def main(args: Args) -> dict:
     runs: dict = json.loads(summary.read_text())["runs"] if summary.exists() else {}
     for task in args.tasks:
         for variant in args.variants:
+            share = args.seed_share if variant in ("flywheel", "no_residual") else 0.0
             rep = flywheel.main(flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
-                                              seed_scenarios=args.seed_scenarios))
+                                              seed_scenarios=args.seed_scenarios, seed_share=share))
             name = f"{task}_{variant}" + (f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "") \
-                + ("_quick" if args.quick else "")
+                + (f"_seedshare{round(100 * share)}" if share else "") + ("_quick" if args.quick else "")
             dst = RESULTS / "flywheel" / name
             dst.mkdir(parents=True, exist_ok=True)
             for f in ("report.md", "report.png", "report.json"):

@@ -212,6 +212,27 @@ class DatasetWriter:
         self.close(consolidate=exc_type is None)
 
 
+def merge_datasets(sources: list[Path], out: str | Path) -> Path:
+    """One dataset of every demo of `sources`, in order, written atomically over `out` (a merge cut short is redone
+    from the start). The sources must hold demos of one env made alike (its kwargs: observation mode, controller)."""
+    out = Path(out)
+    heads = [env_args(s) for s in sources]
+    if not sources:
+        raise ValueError("merge_datasets needs at least one source")
+    for key in ("env_name", "env_kwargs"):
+        if any(h.get(key) != heads[0].get(key) for h in heads):
+            raise DatasetError(f"cannot merge datasets with different {key}: "
+                               + ", ".join(f"{s} ({h.get(key)})" for s, h in zip(sources, heads)))
+    shutil.rmtree(out.with_name(out.name + ".episodes"), ignore_errors=True)
+    out.unlink(missing_ok=True)
+    with DatasetWriter(out, heads[0]) as w:
+        for s in sources:
+            with open_dataset(s) as f:
+                for n in demo_names(f):
+                    w.add(read_episode(f["data"][n]))
+    return out
+
+
 class DemoWindows:
     """Training windows over a dataset, as a torch-style map dataset (len, getitem): each item is
     `{"obs": {key: (obs_horizon, ...)}, "actions": (action_horizon, A)}` starting at one step of one demo, padded at the

@@ -47,7 +47,7 @@ from mani_skill.utils.registration import REGISTERED_ENVS
 from dexenvs.experts import EXPERTS, TaskName
 from dexenvs.scenarios import Scenario
 from generators.augment import object_pool, slip_rejection
-from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset
+from generators.dataset import DatasetWriter, Episode, demo_names, merge_datasets, open_dataset
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
 # A carry that slides in the fingers is a poor demo (grasp). The limit only fits where the seed itself holds still: the
@@ -91,6 +91,11 @@ class Args:
     0: keep every success; default MAX_SLIP[task]). Not measured for the handover. (Applying it to A_EP's carried demos
     too, `generators.augment --max-slip`, kept 64% of attempts instead of 98% and gave the grasp i = 3 base 17.5% on
     T_O^3 instead of 22.5%)"""
+    seed_share: float = 0.0
+    """share of D_i (i > 1) that A_EP carries from the seed demos onto O_i (as replay_only does) rather than from the
+    last iteration's rollouts. 0: DexFlyWheel's D_(i+1) = A_EP(D_O^i). Our rollouts jitter where the scripted seed does
+    not, and a base trained only on their carries stalled (grasp from five seeds: T_OEP 45% -> 37.5% from i = 2 to 3,
+    while replay from the seed reached 82.5%); a share keeps the seed's clean motion in D_i beside the rollouts' objects"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
@@ -149,7 +154,7 @@ class Stages:
             # a setting added since that run changes nothing at its empty default
             changed = {k: (old.get(k), v) for k, v in settings.items()
                        if k not in ("progress", "workers", "device", "restart") and old.get(k) != v
-                       and (k in old or v not in (None, []))}
+                       and (k in old or v not in (None, [], 0))}
             if changed:
                 self._lock.close()
                 raise ValueError(f"{out} holds a run with other settings ("
@@ -281,6 +286,11 @@ def main(args: Args) -> dict:
         args = replace(args, max_slip=MAX_SLIP[args.task])
     if args.iters < 1:
         raise ValueError(f"--iters must be at least 1, got {args.iters}")
+    if not 0.0 <= args.seed_share < 1.0:
+        raise ValueError(f"--seed-share must be in [0, 1), got {args.seed_share} (all from the seed: --variant replay_only)")
+    if args.seed_share and args.variant not in ("flywheel", "no_residual"):
+        raise ValueError(f"--seed-share mixes seed carries into A_EP(rollouts): it applies to the variants flywheel "
+                         f"and no_residual, not {args.variant}")
     env_id = EXPERTS[args.task][0]
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
     for sc in args.seed_scenarios:
@@ -289,6 +299,7 @@ def main(args: Args) -> dict:
                              f"{space.train_objects}")
     out = args.out or Path("runs/flywheel") / (args.task + ("" if args.variant == "flywheel" else f"_{args.variant}")
                                                + (f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "")
+                                               + (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
                                                + ("_quick" if args.quick else ""))
     settings = {f.name: (str(v) if isinstance(v := getattr(args, f.name), Path) else v) for f in fields(args)}
     for k in ("trajectories", "train_steps", "envs", "poses", "seed_scenarios"):
@@ -311,15 +322,31 @@ def main(args: Args) -> dict:
     print(f"[flywheel] {args.task} ({args.variant}), {args.iters} iterations in {out}; objects per iteration: "
           + ", ".join(f"O_{i}={len(objects[i])}" for i in range(1, args.iters + 1)))
 
-    def aep(i: int, source: Path, mode: str) -> dict:
-        path = out / f"D{i}.hdf5"
-        s = augment.main(augment.Args(task=args.task, num=_per_iter(args.trajectories, i), source=source, out=path,
+    def aep(i: int, source: Path, mode: str, num: int | None = None, path: Path | None = None) -> dict:
+        path = path or out / f"D{i}.hdf5"
+        s = augment.main(augment.Args(task=args.task, num=num if num is not None else _per_iter(args.trajectories, i), source=source, out=path,
                                       objects=mode, envs=_per_iter(args.envs, i), poses=_per_iter(args.poses, i),
                                       smooth=args.smooth if mode == "source" else 0.0,
                                       workers=args.workers, seed=args.seed + i, iteration=i,
                                       resume=path.exists() or path.with_name(path.name + ".episodes").exists(),
                                       progress=args.progress))
         return dict(path=str(path), generation_success=s["success_rate"], attempts=s["attempts"], **coverage(path))
+
+    def aep_rollouts(i: int) -> dict:
+        rollouts = out / f"rollouts_{i - 1}.hdf5"
+        if not args.seed_share:
+            return aep(i, rollouts, "source")
+        n = _per_iter(args.trajectories, i)
+        n_seed = round(args.seed_share * n)
+        parts = {}
+        if n - n_seed:
+            parts["rollouts"] = aep(i, rollouts, "source", n - n_seed, out / f"D{i}_rollouts.hdf5")
+        if n_seed:
+            parts["seed"] = aep(i, seed_path, "category" if i == 2 else "all", n_seed, out / f"D{i}_seed.hdf5")
+        path = merge_datasets([Path(p["path"]) for p in parts.values()], out / f"D{i}.hdf5")
+        cov, attempts = coverage(path), sum(p["attempts"] for p in parts.values())
+        return dict(path=str(path), generation_success=round(cov["trajectories"] / max(1, attempts), 4),
+                    attempts=attempts, parts=parts, **cov)
 
     iterations = []
     for i in range(1, args.iters + 1):
@@ -340,8 +367,9 @@ def main(args: Args) -> dict:
                 path=stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"],
                 **coverage(Path(stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"]))))
         else:
-            data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(rollouts {i - 1})",
-                              lambda: aep(i, out / f"rollouts_{i - 1}.hdf5", "source"))
+            data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(rollouts {i - 1})"
+                              + (f" + {args.seed_share:.0%} A_EP(seed) onto O_{i}" if args.seed_share else ""),
+                              lambda: aep_rollouts(i))
         # 2. base policy
         base_dir = out / f"base_{i}"
         stages.run(f"{i}.train", f"{tag}: train the {args.base_algo} base policy on D_{i}", lambda: tr.main(tr.Args(
@@ -428,6 +456,9 @@ def write_report(out: Path, report: dict) -> None:
     lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]
     lines += [f"| **total** | **{report['total_stage_seconds']:.0f}** ({report['total_stage_seconds'] / 60:.1f} min) |", ""]
     for it in its:
+        if it["data"].get("parts"):
+            lines.append(f"- D_{it['iteration']}: " + ", ".join(
+                f"{p['trajectories']} carried from the {k} ({p['objects']} objects)" for k, p in it["data"]["parts"].items()))
         if it["rollout"]:
             r = it["rollout"]
             e = it["eval"]

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import dexenvs  # noqa: F401
-from generators.dataset import DatasetError, DatasetWriter, DemoWindows, Episode, demo_names, open_dataset, read_episode
+from generators.dataset import (DatasetError, DatasetWriter, DemoWindows, Episode, demo_names, merge_datasets, open_dataset,
+                                read_episode)
 from generators.recorder import Recorder
 from generators.replay import make_env, replay_by_action, replay_by_state
 from generators.seed import env_args_of, record_expert_episode
@@ -178,3 +179,27 @@ def test_corrupt_and_foreign_files_raise_clear_errors(tmp_path):
         DatasetWriter(path, ENV_ARGS)
     with pytest.raises(DatasetError, match="DexGrasp-v0"):
         DatasetWriter(path, dict(ENV_ARGS, env_name="DexPour-v0"), resume=True)
+
+
+def test_merge_keeps_every_demo_in_order_and_refuses_unlike_envs(tmp_path):
+    a, b, out = tmp_path / "a.hdf5", tmp_path / "b.hdf5", tmp_path / "ab.hdf5"
+    for path, ids in ((a, (0, 1)), (b, (2, 3, 4))):
+        with DatasetWriter(path, ENV_ARGS) as w:
+            for i in ids:
+                w.add(_synthetic(i))
+    out.write_bytes(b"a merge cut short")  # redone from the start, not adopted
+    merge_datasets([a, b], out)
+    with open_dataset(out) as f:
+        names = demo_names(f)
+        assert len(names) == 5 and f["data"].attrs["total"] == 5 * 12
+        for n, i in zip(names, range(5)):
+            back = read_episode(f["data"][n])
+            np.testing.assert_array_equal(back.actions, _synthetic(i).actions)
+            assert back.scenario == f"can_00|studio-wood-grey|p{i}"
+        assert [n.decode() for n in f["mask/train"][()]] == names  # 10% of 5 rounds to no validation demo
+    assert not (tmp_path / "ab.hdf5.episodes").exists()
+    c = tmp_path / "c.hdf5"
+    with DatasetWriter(c, dict(ENV_ARGS, env_kwargs=dict(obs_mode="rgb"))) as w:
+        w.add(_synthetic(5))
+    with pytest.raises(DatasetError, match="different env_kwargs"):
+        merge_datasets([a, c], tmp_path / "ac.hdf5")

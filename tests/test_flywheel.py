@@ -20,6 +20,7 @@ from agents.checkpoint import load_model
 from agents.policy import Policy
 from agents.residual import EpsilonSchedule, ResidualEnv, load_residual
 from generators import augment, flywheel
+from generators.dataset import demo_names, open_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,10 +35,11 @@ def test_epsilon_schedule_rises_linearly_from_0_to_1():
 
 @pytest.fixture(scope="module")
 def grasp_run(tmp_path_factory):
-    """A quick two-iteration grasp flywheel, killed once training of iteration 1 has finished, then resumed."""
+    """A quick two-iteration grasp flywheel, half of D_2 carried from the seed, killed once training of iteration 1 has
+    finished, then resumed. (The handover's run below carries only the rollouts.)"""
     out = tmp_path_factory.mktemp("fw") / "grasp"
     cmd = [sys.executable, "-m", "generators.flywheel", "--task", "grasp", "--iters", "2", "--quick", "--out", str(out),
-           "--no-progress"]
+           "--seed-share", "0.5", "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     state = out / "state.json"
     deadline = time.time() + 900
@@ -50,7 +52,7 @@ def grasp_run(tmp_path_factory):
     proc.wait()
     before = json.loads(state.read_text())["stages"]
     mtimes = {p.name: p.stat().st_mtime for p in (out / "D1.hdf5", out / "base_1" / "checkpoint.pt")}
-    report = flywheel.main(flywheel.Args(task="grasp", iters=2, quick=True, out=out, progress=False))
+    report = flywheel.main(flywheel.Args(task="grasp", iters=2, quick=True, out=out, seed_share=0.5, progress=False))
     return out, before, mtimes, report
 
 
@@ -79,6 +81,14 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     better = "combined" if ev1["T_next/combined"]["mean"] >= ev1["T_next/base"]["mean"] else "base"
     assert rollout1["policy"] == better and f"rollouts ({better} policy)" in md
     assert all(0.0 <= v["mean"] <= 1.0 for v in ev.values())
+    # D_2: half carried from iteration 1's rollouts, half from the seed onto the seed's category
+    assert rollout1["successes"] > 0 and not d2.get("fallback")
+    half = flywheel.QUICK["trajectories"][1] // 2
+    assert {k: v["trajectories"] for k, v in d2["parts"].items()} == {"rollouts": half, "seed": half}
+    with open_dataset(out / "D2.hdf5") as f:
+        sources = [json.loads(f["data"][n].attrs["provenance"])["source"].split(":")[0] for n in demo_names(f)]
+    assert sources == [str(out / "rollouts_1.hdf5")] * half + [str(out / "seed.hdf5")] * half
+    assert f"- D_2: {half} carried from the rollouts (" in md and f"{half} carried from the seed (" in md
 
 
 def test_residual_with_alpha_zero_is_the_base_policy(grasp_run):
@@ -158,5 +168,9 @@ def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path
     with pytest.raises(ValueError, match="seed_scenarios was None"):
         flywheel.Stages(tmp_path, dict(task="grasp", iters=2, seed_scenarios=["box_00|studio-white-blue|p25"]),
                         restart=False)
+    with pytest.raises(ValueError, match=r"--seed-share must be in \[0, 1\), got 1.0 \(all from the seed: --variant replay_only\)"):
+        flywheel.main(flywheel.Args(task="grasp", seed_share=1.0, out=tmp_path / "x"))
+    with pytest.raises(ValueError, match="applies to the variants flywheel and no_residual, not no_aep"):
+        flywheel.main(flywheel.Args(task="grasp", variant="no_aep", seed_share=0.5, out=tmp_path / "x"))
     with pytest.raises(ValueError, match="seeds come from the train split; its objects are"):
         flywheel.main(flywheel.Args(task="lift", seed_scenarios=("tray_03|studio-white-blue|p25",), out=tmp_path / "x"))
