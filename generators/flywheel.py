@@ -273,12 +273,46 @@ def collect_rollouts(out: Path, env_args: dict, ckpt: Path, residual: Path | Non
     return result
 
 
+def carry(args: Args, out: Path, i: int, source: Path, mode: str, num: int | None = None,
+          path: Path | None = None) -> dict:
+    """A_EP of `source` onto iteration i's objects (`mode`, as `augment --objects`), environments and poses -> D_i."""
+    from generators import augment
+
+    path = path or out / f"D{i}.hdf5"
+    s = augment.main(augment.Args(task=args.task, num=num if num is not None else _per_iter(args.trajectories, i),
+                                  source=source, out=path, objects=mode, envs=_per_iter(args.envs, i),
+                                  poses=_per_iter(args.poses, i), smooth=args.smooth if mode == "source" else 0.0,
+                                  workers=args.workers, seed=args.seed + i, iteration=i,
+                                  resume=path.exists() or path.with_name(path.name + ".episodes").exists(),
+                                  progress=args.progress))
+    return dict(path=str(path), generation_success=s["success_rate"], attempts=s["attempts"], **coverage(path))
+
+
+def carry_rollouts(args: Args, out: Path, i: int) -> dict:
+    """D_i (i > 1) = A_EP(rollouts_(i-1)), with `seed_share` of it carried from `out/seed.hdf5` onto O_i instead."""
+    rollouts = out / f"rollouts_{i - 1}.hdf5"
+    if not args.seed_share:
+        return carry(args, out, i, rollouts, "source")
+    n = _per_iter(args.trajectories, i)
+    n_seed = round(args.seed_share * n)
+    parts = {}
+    if n - n_seed:
+        parts["rollouts"] = carry(args, out, i, rollouts, "source", n - n_seed, out / f"D{i}_rollouts.hdf5")
+    if n_seed:
+        parts["seed"] = carry(args, out, i, out / "seed.hdf5", "category" if i == 2 else "all", n_seed,
+                              out / f"D{i}_seed.hdf5")
+    path = merge_datasets([Path(p["path"]) for p in parts.values()], out / f"D{i}.hdf5")
+    cov, attempts = coverage(path), sum(p["attempts"] for p in parts.values())
+    return dict(path=str(path), generation_success=round(cov["trajectories"] / max(1, attempts), 4),
+                attempts=attempts, parts=parts, **cov)
+
+
 # ---------------------------------------------------------------------------------------------------------- the run
 def main(args: Args) -> dict:
     from agents import evaluate as ev
     from agents import residual as res
     from agents import train as tr
-    from generators import augment, seed as seed_gen
+    from generators import seed as seed_gen
 
     if args.quick:
         args = replace(args, **QUICK)
@@ -322,31 +356,11 @@ def main(args: Args) -> dict:
     print(f"[flywheel] {args.task} ({args.variant}), {args.iters} iterations in {out}; objects per iteration: "
           + ", ".join(f"O_{i}={len(objects[i])}" for i in range(1, args.iters + 1)))
 
-    def aep(i: int, source: Path, mode: str, num: int | None = None, path: Path | None = None) -> dict:
-        path = path or out / f"D{i}.hdf5"
-        s = augment.main(augment.Args(task=args.task, num=num if num is not None else _per_iter(args.trajectories, i), source=source, out=path,
-                                      objects=mode, envs=_per_iter(args.envs, i), poses=_per_iter(args.poses, i),
-                                      smooth=args.smooth if mode == "source" else 0.0,
-                                      workers=args.workers, seed=args.seed + i, iteration=i,
-                                      resume=path.exists() or path.with_name(path.name + ".episodes").exists(),
-                                      progress=args.progress))
-        return dict(path=str(path), generation_success=s["success_rate"], attempts=s["attempts"], **coverage(path))
+    def aep(i: int, source: Path, mode: str) -> dict:
+        return carry(args, out, i, source, mode)
 
     def aep_rollouts(i: int) -> dict:
-        rollouts = out / f"rollouts_{i - 1}.hdf5"
-        if not args.seed_share:
-            return aep(i, rollouts, "source")
-        n = _per_iter(args.trajectories, i)
-        n_seed = round(args.seed_share * n)
-        parts = {}
-        if n - n_seed:
-            parts["rollouts"] = aep(i, rollouts, "source", n - n_seed, out / f"D{i}_rollouts.hdf5")
-        if n_seed:
-            parts["seed"] = aep(i, seed_path, "category" if i == 2 else "all", n_seed, out / f"D{i}_seed.hdf5")
-        path = merge_datasets([Path(p["path"]) for p in parts.values()], out / f"D{i}.hdf5")
-        cov, attempts = coverage(path), sum(p["attempts"] for p in parts.values())
-        return dict(path=str(path), generation_success=round(cov["trajectories"] / max(1, attempts), 4),
-                    attempts=attempts, parts=parts, **cov)
+        return carry_rollouts(args, out, i)
 
     iterations = []
     for i in range(1, args.iters + 1):
