@@ -216,9 +216,9 @@ def merge_datasets(sources: list[Path], out: str | Path) -> Path:
     """One dataset of every demo of `sources`, in order, written atomically over `out` (a merge cut short is redone
     from the start). The sources must hold demos of one env made alike (its kwargs: observation mode, controller)."""
     out = Path(out)
-    heads = [env_args(s) for s in sources]
     if not sources:
         raise ValueError("merge_datasets needs at least one source")
+    heads = [env_args(s) for s in sources]
     for key in ("env_name", "env_kwargs"):
         if any(h.get(key) != heads[0].get(key) for h in heads):
             raise DatasetError(f"cannot merge datasets with different {key}: "

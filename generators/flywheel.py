@@ -122,7 +122,12 @@ def _per_iter(values: tuple[int, ...], i: int) -> int:
 
 def iteration_objects(space, seed_objects: list[str], i: int) -> list[str]:
     """O_1: the seeds' objects; O_2: the training objects of their categories; O_3 on: every training object."""
-    return object_pool(space, "train", "seed" if i <= 1 else "category" if i == 2 else "all", seed_objects)
+    return object_pool(space, "train", pool_mode(i), seed_objects)
+
+
+def pool_mode(i: int) -> str:
+    """Which objects iteration i reaches (`augment.object_pool`'s mode): the seeds', their categories', all."""
+    return "seed" if i <= 1 else "category" if i == 2 else "all"
 
 
 def coverage(path: Path) -> dict:
@@ -299,7 +304,7 @@ def carry_rollouts(args: Args, out: Path, i: int) -> dict:
     if n - n_seed:
         parts["rollouts"] = carry(args, out, i, rollouts, "source", n - n_seed, out / f"D{i}_rollouts.hdf5")
     if n_seed:
-        parts["seed"] = carry(args, out, i, out / "seed.hdf5", "category" if i == 2 else "all", n_seed,
+        parts["seed"] = carry(args, out, i, out / "seed.hdf5", pool_mode(i), n_seed,
                               out / f"D{i}_seed.hdf5")
     path = merge_datasets([Path(p["path"]) for p in parts.values()], out / f"D{i}.hdf5")
     cov, attempts = coverage(path), sum(p["attempts"] for p in parts.values())
@@ -359,9 +364,6 @@ def main(args: Args) -> dict:
     def aep(i: int, source: Path, mode: str) -> dict:
         return carry(args, out, i, source, mode)
 
-    def aep_rollouts(i: int) -> dict:
-        return carry_rollouts(args, out, i)
-
     iterations = []
     for i in range(1, args.iters + 1):
         tag = f"iteration {i}/{args.iters}"
@@ -370,12 +372,12 @@ def main(args: Args) -> dict:
             data = stages.run("1.data", f"{tag}: D_1 = A_EP(seed)", lambda: aep(1, seed_path, "seed"))
         elif args.variant == "replay_only":
             data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(seed) onto O_{i}",
-                              lambda: aep(i, seed_path, "category" if i == 2 else "all"))
+                              lambda: aep(i, seed_path, pool_mode(i)))
         elif stages.state["stages"][f"{i - 1}.rollout"]["result"]["successes"] == 0:
             # no rollout succeeded: the flywheel has nothing of its own to carry, so this iteration's data falls back to
             # replay from the seed (as replay_only); the report says so
             data = stages.run(f"{i}.data", f"{tag}: no successful rollouts, D_{i} = A_EP(seed) onto O_{i}",
-                              lambda: dict(aep(i, seed_path, "category" if i == 2 else "all"), fallback="replay"))
+                              lambda: dict(aep(i, seed_path, pool_mode(i)), fallback="replay"))
         elif args.variant == "no_aep":
             data = stages.run(f"{i}.data", f"{tag}: D_{i} = the rollouts", lambda: dict(
                 path=stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"],
@@ -383,7 +385,7 @@ def main(args: Args) -> dict:
         else:
             data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(rollouts {i - 1})"
                               + (f" + {args.seed_share:.0%} A_EP(seed) onto O_{i}" if args.seed_share else ""),
-                              lambda: aep_rollouts(i))
+                              lambda: carry_rollouts(args, out, i))
         # 2. base policy
         base_dir = out / f"base_{i}"
         stages.run(f"{i}.train", f"{tag}: train the {args.base_algo} base policy on D_{i}", lambda: tr.main(tr.Args(
