@@ -215,6 +215,14 @@ def main(args: Args) -> dict:
     low, images = select_keys(args.dataset, args.obs)
     keys = sorted(low) + sorted(images)
     ds = DemoWindows(args.dataset, keys, args.obs_horizon, args.action_horizon, mask="train", normalize=False)
+    constant = [k for k in low if np.array_equal(ds.stats[k]["min"], ds.stats[k]["max"])]
+    if constant:
+        # a key the same in every training window (one object's size) tells the policy nothing, and any other value
+        # at test time would sit thousands of spans outside the range it was normalized to
+        print(f"[train] leaving out obs keys constant over {args.dataset}: {constant}")
+        low = {k: v for k, v in low.items() if k not in constant}
+        keys = [k for k in keys if k not in constant]
+        ds.obs_keys = [k for k in ds.obs_keys if k not in constant]
     valid = valid_windows(args.dataset, keys, args)
     cfg = config_of(args, ds, low, images)
     ck = read_checkpoint(ckpt_path) if args.resume and ckpt_path.exists() else None

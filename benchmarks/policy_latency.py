@@ -23,8 +23,8 @@ import tyro
 from agents.model import build_model
 from agents.policy import Policy
 
-STATE = dict(agent_qpos=20, agent_qvel=20, extra_fingertip_pos=15, extra_goal_pos=3, extra_obj_pose=7, extra_obj_vel=6,
-             extra_wrist_pose=7)
+STATE = dict(agent_qpos=20, agent_qvel=20, extra_fingertip_pos=15, extra_goal_pos=3, extra_obj_extents=3, extra_obj_pose=7,
+             extra_obj_vel=6, extra_wrist_pose=7)
 PROPRIO = {k: v for k, v in STATE.items() if k in ("agent_qpos", "agent_qvel", "extra_fingertip_pos", "extra_wrist_pose")}
 A = 15
 

@@ -464,6 +464,9 @@ class DexEnv(BaseEnv):
         snap = self.snapshot()
         obs["obj_pose"] = torch.cat([snap["obj_pos"], snap["obj_quat"]], -1)
         obs["obj_vel"] = torch.cat([snap["obj_linvel"], snap["obj_angvel"]], -1)
+        # the object's size in its own frame: DexFlyWheel's base also sees a camera, which tells a can's grasp from a
+        # box's; without any shape cue a state-only base trained on several categories averages their grasps
+        obs["obj_extents"] = 2 * self._obj_half_extents
         obs["goal_pos"] = self._goal()
         return obs
 

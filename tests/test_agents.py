@@ -195,3 +195,16 @@ def test_training_device_is_checked_and_cpu_training_matches_auto_here(data, tmp
             train.main(train.Args(algo="bc", dataset=state, out=tmp_path / d, steps=5, device=d, **TINY))
         a, c = (read_checkpoint(tmp_path / d / "checkpoint.pt")["model"] for d in ("auto", "cpu"))
         assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_object_size_is_seen_where_the_data_varies_it_and_left_out_where_it_is_constant(data, tmp_path):
+    root, state = data
+    train.main(train.Args(algo="bc", dataset=state, out=tmp_path / "many", steps=2, **TINY))
+    train.main(train.Args(algo="bc", dataset=root / "seed.hdf5", out=tmp_path / "one", steps=2, **TINY))
+    many_keys = read_checkpoint(tmp_path / "many" / "checkpoint.pt")["config"]["low_dim"]
+    one_keys = read_checkpoint(tmp_path / "one" / "checkpoint.pt")["config"]["low_dim"]
+    # A_EP carried the seed onto several boxes: their sizes differ, so the policy sees them (3 numbers)
+    assert many_keys["extra_obj_extents"] == 3
+    # the seed is one box: its size never changes there, so the policy does not take it (another object's size
+    # would be thousands of normalized units outside anything it trained on)
+    assert "extra_obj_extents" not in one_keys and "extra_obj_pose" in one_keys

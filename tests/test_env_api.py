@@ -50,6 +50,8 @@ def test_shapes_and_dtypes(env):
     for sfx in ([""] if hands == 1 else ["_0", "_1"]):
         assert extra["wrist_pose" + sfx].shape == (1, 7) and extra["fingertip_pos" + sfx].shape == (1, 15)
     assert extra["obj_pose"].shape == (1, 7) and extra["obj_vel"].shape == (1, 6) and extra["goal_pos"].shape == (1, 3)
+    size = np.asarray(env.unwrapped._assets[0].extents)
+    np.testing.assert_allclose(extra["obj_extents"].cpu().numpy()[0], size, rtol=1e-6)  # the object's own size
 
 
 def test_same_seed_same_episode(env):
