@@ -72,10 +72,10 @@ def main(args: Args) -> dict:
     for task in args.tasks:
         for variant in args.variants:
             share = args.seed_share if variant in ("flywheel", "no_residual") else 0.0
-            rep = flywheel.main(flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
-                                              seed_scenarios=args.seed_scenarios, seed_share=share))
-            name = f"{task}_{variant}" + (f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "") \
-                + (f"_seedshare{round(100 * share)}" if share else "") + ("_quick" if args.quick else "")
+            run = flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
+                                seed_scenarios=args.seed_scenarios, seed_share=share)
+            rep = flywheel.main(run)
+            name = f"{task}_{variant}" + flywheel.run_suffix(run)
             dst = RESULTS / "flywheel" / name
             dst.mkdir(parents=True, exist_ok=True)
             for f in ("report.md", "report.png", "report.json"):

@@ -313,6 +313,13 @@ def carry_rollouts(args: Args, out: Path, i: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------- the run
+def run_suffix(args: Args) -> str:
+    """What sets a run apart from the default in its directory's name: its seeds, seed share, the quick preset."""
+    return ((f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "")
+            + (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
+            + ("_quick" if args.quick else ""))
+
+
 def main(args: Args) -> dict:
     from agents import evaluate as ev
     from agents import residual as res
@@ -337,9 +344,7 @@ def main(args: Args) -> dict:
             raise ValueError(f"--seed-scenarios {sc}: seeds come from the train split; its objects are "
                              f"{space.train_objects}")
     out = args.out or Path("runs/flywheel") / (args.task + ("" if args.variant == "flywheel" else f"_{args.variant}")
-                                               + (f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "")
-                                               + (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
-                                               + ("_quick" if args.quick else ""))
+                                               + run_suffix(args))
     settings = {f.name: (str(v) if isinstance(v := getattr(args, f.name), Path) else v) for f in fields(args)}
     for k in ("trajectories", "train_steps", "envs", "poses", "seed_scenarios"):
         settings[k] = list(getattr(args, k))
@@ -361,23 +366,20 @@ def main(args: Args) -> dict:
     print(f"[flywheel] {args.task} ({args.variant}), {args.iters} iterations in {out}; objects per iteration: "
           + ", ".join(f"O_{i}={len(objects[i])}" for i in range(1, args.iters + 1)))
 
-    def aep(i: int, source: Path, mode: str) -> dict:
-        return carry(args, out, i, source, mode)
-
     iterations = []
     for i in range(1, args.iters + 1):
         tag = f"iteration {i}/{args.iters}"
         # 1. D_i
         if i == 1:
-            data = stages.run("1.data", f"{tag}: D_1 = A_EP(seed)", lambda: aep(1, seed_path, "seed"))
+            data = stages.run("1.data", f"{tag}: D_1 = A_EP(seed)", lambda: carry(args, out, 1, seed_path, "seed"))
         elif args.variant == "replay_only":
             data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(seed) onto O_{i}",
-                              lambda: aep(i, seed_path, pool_mode(i)))
+                              lambda: carry(args, out, i, seed_path, pool_mode(i)))
         elif stages.state["stages"][f"{i - 1}.rollout"]["result"]["successes"] == 0:
             # no rollout succeeded: the flywheel has nothing of its own to carry, so this iteration's data falls back to
             # replay from the seed (as replay_only); the report says so
             data = stages.run(f"{i}.data", f"{tag}: no successful rollouts, D_{i} = A_EP(seed) onto O_{i}",
-                              lambda: dict(aep(i, seed_path, pool_mode(i)), fallback="replay"))
+                              lambda: dict(carry(args, out, i, seed_path, pool_mode(i)), fallback="replay"))
         elif args.variant == "no_aep":
             data = stages.run(f"{i}.data", f"{tag}: D_{i} = the rollouts", lambda: dict(
                 path=stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"],
