@@ -80,16 +80,18 @@ def _frame(env) -> np.ndarray:
 
 def run_jobs(model: ChunkModel, env_id: str | None, split: str, jobs: list[tuple[int, int]], video_dir: Path | None = None,
              videos_per_seed: int = 0, ddim_steps: int | None = None, residual: str | None = None,
-             sampler: str = "ddim", reset_options: list[dict] | None = None) -> list[dict]:
+             sampler: str = "ddim", reset_options: list[dict] | None = None,
+             residual_alpha: float | None = None) -> list[dict]:
     """jobs: (seed, episode) or (seed, episode, scenario) -> one result dict each; a job without a scenario draws one
-    from `split`. `residual`: act with the combined policy of this trained residual on `model`. `reset_options`: ask
-    these instead of what the policy's training data demonstrates (e.g. the other handover giver)."""
+    from `split`. `residual`: act with the combined policy of this trained residual on `model` (at `residual_alpha`,
+    default the residual's own). `reset_options`: ask these instead of what the policy's training data demonstrates
+    (e.g. the other handover giver)."""
     env = make_eval_env(model.cfg, env_id, split, video=video_dir is not None)
     policy = Policy(model, ddim_steps=ddim_steps, sampler=sampler)
     if residual:
         from agents.residual import load_residual
 
-        policy = load_residual(residual, base=policy)
+        policy = load_residual(residual, base=policy, alpha=residual_alpha)
     out = []
     for s, i, scenario in ((*job, None)[:3] for job in jobs):
         frames = [] if video_dir is not None and i < videos_per_seed else None
@@ -146,15 +148,16 @@ class Args:
 def evaluate(ckpt: Path, env_id: str, split: str, seeds: int, episodes: int, workers: int = 2, residual: Path | None = None,
              scenarios: list[str] | None = None, video_dir: Path | None = None, videos_per_seed: int = 0,
              ddim_steps: int | None = None, ema: bool = True, sampler: str = "ddim",
-             reset_options: list[dict] | None = None) -> dict:
+             reset_options: list[dict] | None = None, residual_alpha: float | None = None, first_seed: int = 0) -> dict:
     """Success over `seeds` x `episodes` episodes, split over `workers` processes; the summary of `summarize`. With
-    `scenarios`, the episodes go through them in turn across seeds (seeds x episodes = len(scenarios) runs each once)."""
-    seed_list = list(range(seeds))
-    jobs = [(s, i, scenarios[(s * episodes + i) % len(scenarios)] if scenarios else None)
-            for s in seed_list for i in range(episodes)]
+    `scenarios`, the episodes go through them in turn across seeds (seeds x episodes = len(scenarios) runs each once).
+    Seeds are `first_seed`, `first_seed` + 1, ...; a different `first_seed` gives episodes no other evaluation plays."""
+    seed_list = list(range(first_seed, first_seed + seeds))
+    jobs = [(s, i, scenarios[(k * episodes + i) % len(scenarios)] if scenarios else None)
+            for k, s in enumerate(seed_list) for i in range(episodes)]
     t0 = time.perf_counter()
     kw = dict(video_dir=video_dir, videos_per_seed=videos_per_seed, ddim_steps=ddim_steps, sampler=sampler,
-              residual=str(residual) if residual else None, reset_options=reset_options)
+              residual=str(residual) if residual else None, reset_options=reset_options, residual_alpha=residual_alpha)
     if workers <= 1:
         results = run_jobs(load_model(ckpt, ema), env_id, split, jobs, **kw)
     else:

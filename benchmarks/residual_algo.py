@@ -59,7 +59,8 @@ def main(args: Args) -> dict:
             trained[algo] = prev
         else:
             trained[algo] = res.main(res.Args(ckpt=args.ckpt, out=d, objects=objects, algo=algo,
-                                              timesteps=args.timesteps, alpha=args.alpha, workers=args.workers))
+                                              timesteps=args.timesteps, alpha=args.alpha, workers=args.workers,
+                                              val_episodes=0))  # compare the residuals as trained, at --alpha
     rows = {}
     for name, scen in sets.items():
         for pol, resid in [("base", None)] + [(a, args.out / a) for a in args.algos]:

@@ -19,7 +19,8 @@ import torch
 
 from agents.checkpoint import load_model
 from agents.policy import Policy
-from agents.residual import EpsilonSchedule, ResidualEnv, load_residual
+from agents.residual import EpsilonSchedule, ResidualEnv, load_residual, select_alpha, validation_scenarios
+from dexenvs.scenarios import Scenario
 from generators import augment, flywheel
 from generators.dataset import demo_names, open_dataset
 
@@ -81,6 +82,28 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     better = "combined" if ev1["T_next/combined"]["mean"] >= ev1["T_next/base"]["mean"] else "base"
     assert rollout1["policy"] == better and f"rollouts ({better} policy)" in md
     assert all(0.0 <= v["mean"] <= 1.0 for v in ev.values())
+    # the residual kept the alpha that did best on its validation episodes, and that is the alpha it acts with
+    res = json.loads((out / "residual_1" / "residual.json").read_text())
+    v = res["validation"]
+    assert v["episodes"] == flywheel.QUICK["residual_val_episodes"] and res["trained_alpha"] == 0.1
+    assert sorted(map(float, v["success"])) == [0.0, 0.025, 0.05, 0.1]
+    assert res["alpha"] == v["chosen"] == select_alpha({float(a): r for a, r in v["success"].items()})
+    assert load_residual(out / "residual_1").alpha == res["alpha"]
+    assert f"- iteration 1 residual: alpha {res['alpha']:g} kept on validation (0: " in md
+
+
+def test_alpha_selection_prefers_the_base_unless_the_residual_beats_it():
+    assert select_alpha({0.0: 0.5, 0.025: 0.5, 0.05: 0.45, 0.1: 0.3}) == 0.0
+    assert select_alpha({0.0: 0.2, 0.025: 0.4, 0.05: 0.4, 0.1: 0.35}) == 0.025
+    assert select_alpha({0.0: 0.0, 0.1: 0.05}) == 0.1
+    from mani_skill.utils.registration import REGISTERED_ENVS
+
+    space = REGISTERED_ENVS["DexGrasp-v0"].cls.scenario_space()
+    objs = space.train_objects[:3]
+    scen = [Scenario.parse(s) for s in validation_scenarios(space, objs, 50, seed=0)]
+    assert scen == [Scenario.parse(s) for s in validation_scenarios(space, objs, 50, seed=0)]
+    assert {s.object_id for s in scen} == set(objs)
+    assert all(s.env_id in space.train_envs and s.pose_id in space.train_poses for s in scen)
 
 
 def test_seed_share_carries_part_of_d_i_from_the_seed(tmp_path):
