@@ -120,8 +120,7 @@ class ResidualEnv(gym.Env):
             self.rng = np.random.default_rng(seed)
         s = self.space
         scenario = (self.scenarios[self.rng.integers(len(self.scenarios))] if self.scenarios else
-                    Scenario(str(self.rng.choice(self.objects)), str(self.rng.choice(s.train_envs)),
-                             int(self.rng.choice(s.train_poses))))
+                    draw_scenario(s, self.objects, self.rng))
         reset_seed = int(self.rng.integers(2**31))
         options = episode_options(self.task, reset_seed, self.model.cfg.get("reset_options"))
         obs, info = self.env.reset(seed=reset_seed, options=dict(options or {}, scenario=str(scenario)))
@@ -181,11 +180,15 @@ class ResidualPolicy:
 VAL_FIRST_SEED = 1000  # evaluation seeds from here on: episodes no test set (seeds 0, 1, ...) plays
 
 
+def draw_scenario(space, objects: list[str], rng: np.random.Generator) -> Scenario:
+    """One of `objects` in a train environment and pose: the residual's training distribution without --scenarios."""
+    return Scenario(str(rng.choice(objects)), str(rng.choice(space.train_envs)), int(rng.choice(space.train_poses)))
+
+
 def validation_scenarios(space, objects: list[str], n: int, seed: int) -> list[str]:
-    """n scenarios from the residual's own training distribution (its objects, train environments and poses)."""
+    """n scenarios from the residual's own training distribution, drawn apart from its training episodes."""
     rng = np.random.default_rng([seed, VAL_FIRST_SEED])
-    return [str(Scenario(str(rng.choice(objects)), str(rng.choice(space.train_envs)), int(rng.choice(space.train_poses))))
-            for _ in range(n)]
+    return [str(draw_scenario(space, objects, rng)) for _ in range(n)]
 
 
 def select_alpha(rates: dict[float, float]) -> float:
@@ -285,10 +288,10 @@ def main(args: Args) -> dict:
     from mani_skill.utils.registration import REGISTERED_ENVS
 
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
+    if args.scenarios and args.objects:
+        raise ValueError("pass --objects or --scenarios, not both: scenarios name their objects")
     scenarios = [str(space.validate(Scenario.parse(s))) for s in args.scenarios]
     objects = sorted({Scenario.parse(s).object_id for s in scenarios}) if scenarios else args.objects or space.train_objects
-    if scenarios and args.objects:
-        raise ValueError("pass --objects or --scenarios, not both: scenarios name their objects")
     args.out.mkdir(parents=True, exist_ok=True)
     ramp_steps = int(args.ramp * args.timesteps)
     thunks = [_make(str(args.ckpt), env_id, objects, args.alpha, ramp_steps, args.workers, args.seed + 1000 * i,
@@ -359,25 +362,24 @@ def main(args: Args) -> dict:
     model.save(args.out / "residual.zip")
     venv.close()
     eps = log.episodes
-    alpha, validation = args.alpha, None
-    if args.val_episodes:
-        alphas = sorted({round(f * args.alpha, 6) for f in args.val_alphas})
-        (args.out / "residual.json").write_text(json.dumps(dict(base_ckpt=str(args.ckpt), algo=args.algo,
-                                                                alpha=args.alpha)))  # what load_residual reads
-        rates = validate(args.ckpt, args.out, env_id, objects, alphas, args.val_episodes, args.workers, args.seed,
-                         scenarios)
-        alpha = select_alpha(rates)
-        validation = dict(episodes=args.val_episodes, success={str(a): r for a, r in rates.items()}, chosen=alpha)
-        print(f"[residual] validation success by alpha ({args.val_episodes} episodes each): "
-              + ", ".join(f"{a:g}: {r:.0%}" for a, r in rates.items()) + f"; keeping alpha {alpha:g}")
-    summary = dict(base_ckpt=str(args.ckpt), env_id=env_id, algo=args.algo, alpha=alpha, trained_alpha=args.alpha,
-                   validation=validation, objects=objects, scenarios=scenarios or None,
+    summary = dict(base_ckpt=str(args.ckpt), env_id=env_id, algo=args.algo, alpha=args.alpha, trained_alpha=args.alpha,
+                   validation=None, objects=objects, scenarios=scenarios or None,
                    timesteps=int(model.num_timesteps), ramp_steps=ramp_steps, seconds=round(seconds, 1),
                    steps_per_second=round(model.num_timesteps / seconds, 1), episodes=len(eps),
                    first_success=float(np.mean([e["success"] for e in eps[:20]])) if eps else None,
                    last_success=float(np.mean([e["success"] for e in eps[-20:]])) if eps else None,
                    args={k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()})
-    (args.out / "residual.json").write_text(json.dumps(summary, indent=1))
+    (args.out / "residual.json").write_text(json.dumps(summary, indent=1))  # validation loads the residual from it
+    if args.val_episodes:
+        alphas = sorted({round(f * args.alpha, 6) for f in args.val_alphas})
+        rates = validate(args.ckpt, args.out, env_id, objects, alphas, args.val_episodes, args.workers, args.seed,
+                         scenarios)
+        summary["alpha"] = select_alpha(rates)
+        summary["validation"] = dict(episodes=args.val_episodes, success={str(a): r for a, r in rates.items()},
+                                     chosen=summary["alpha"])
+        print(f"[residual] validation success by alpha ({args.val_episodes} episodes each): "
+              + ", ".join(f"{a:g}: {r:.0%}" for a, r in rates.items()) + f"; keeping alpha {summary['alpha']:g}")
+        (args.out / "residual.json").write_text(json.dumps(summary, indent=1))
     plot(args.out, eps)
     print(f"[residual] {args.algo} on {env_id}: {summary['timesteps']} steps in {seconds:.0f} s "
           f"({summary['steps_per_second']:.0f}/s), training-episode success {summary['first_success']} -> "
