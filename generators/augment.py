@@ -39,7 +39,7 @@ import json
 import multiprocessing as mp
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -54,7 +54,7 @@ from tqdm import tqdm
 from assets import objects as obj_lib
 from dexenvs.experts import EXPERTS, TaskName
 from dexenvs.experts.base import slerp
-from dexenvs.robots import rot6d_to_matrix
+from dexenvs.robots import matrix_to_rot6d, rot6d_to_matrix
 from dexenvs.scenarios import Scenario
 from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset, read_episode
 from generators.recorder import Recorder
@@ -176,6 +176,68 @@ def smooth_actions(actions: np.ndarray, segments: list[list[Segment]], sigma: fl
         for s in segs:
             out[s.start:s.end, cols] = gaussian_filter1d(out[s.start:s.end, cols], sigma, axis=0, mode="nearest")
     return out.astype(actions.dtype)
+
+
+GRASP_WINDOW = (-3, 3)  # steps around the grasp event averaged for its pose: one rollout step jitters
+
+
+def grasp_event(ep: Episode) -> int:
+    """The step the object has first risen `LIFTED` above where it started: it is in the hand (MimicGen's subtask
+    signal, as `label_phases`)."""
+    z = np.asarray(ep.datagen_info["obj_pose"])[:, 2]
+    up = np.flatnonzero(z - z[0] > LIFTED)
+    if not len(up):
+        raise ValueError(f"demo in {ep.scenario} never lifts its object {LIFTED * 100:.0f} cm: it has no grasp")
+    return int(up[0])
+
+
+def hand_grasp(ep: Episode, hand: int) -> tuple[np.ndarray, np.ndarray]:
+    """(4x4 wrist target in the object's frame, finger targets) of one hand at the grasp event, averaged over
+    `GRASP_WINDOW`."""
+    t = grasp_event(ep)
+    ts = np.arange(max(0, t + GRASP_WINDOW[0]), min(len(ep), t + GRASP_WINDOW[1]))
+    a = torch.as_tensor(ep.actions[ts, hand * HAND_DIM:(hand + 1) * HAND_DIM], dtype=torch.float64)
+    rots = rot6d_to_matrix(a[:, 3:9]).numpy()
+    rel = [np.linalg.inv(pose7_matrix(ep.datagen_info["obj_pose"][k])) @ pose_matrix(a[j, :3].numpy(), rots[j])
+           for j, k in enumerate(ts)]
+    m = np.eye(4)
+    m[:3, 3] = np.mean([r[:3, 3] for r in rel], axis=0)
+    m[:3, :3] = Rotation.from_matrix(np.stack([r[:3, :3] for r in rel])).mean().as_matrix()
+    return m, a[:, 9:].numpy().mean(axis=0)
+
+
+def graft_grasp(seed: Episode, rollout: Episode, task: str) -> Episode:
+    """The seed's motion with the rollout's grasp: every wrist target of each hand moved by one offset in the wrist's
+    frame, D = inv(K_seed) K_rollout (K: the wrist in the object's frame at the grasp event), so the hands come down onto
+    and carry the object the way the rollout held it; the finger targets shift toward the rollout's as they close.
+
+    A policy's rollout brings a grasp that works on a new object, but as executed it also brings the policy's jitter,
+    pauses and DDIM chunk seams, and a base trained on A_EP of those learns them back, worse each round. Grafted, the
+    data keeps the rollout's object and grasp and the seed's clean timing (MimicGen's key poses on a scripted motion)."""
+    if task == "handover":
+        raise ValueError("graft_grasp needs one grasp event for every hand; the handover's receiver grasps when the "
+                         "giver lets go, so carry its rollouts as executed (--rollout-motion executed)")
+    hands = seed.actions.shape[1] // HAND_DIM
+    if rollout.actions.shape[1] != seed.actions.shape[1]:
+        raise ValueError(f"seed and rollout actions differ: {seed.actions.shape[1]} vs {rollout.actions.shape[1]}")
+    actions = np.array(seed.actions, dtype=np.float64)
+    for k in range(hands):
+        (k_seed, f_seed), (k_roll, f_roll) = hand_grasp(seed, k), hand_grasp(rollout, k)
+        offset = np.linalg.inv(k_seed) @ k_roll
+        cols = slice(k * HAND_DIM, (k + 1) * HAND_DIM)
+        a = torch.as_tensor(actions[:, cols])
+        rot = rot6d_to_matrix(a[:, 3:9]).numpy()
+        moved = np.stack([pose_matrix(a[t, :3].numpy(), rot[t]) @ offset for t in range(len(seed))])
+        fingers = a[:, 9:].numpy()
+        closing = np.linalg.norm(f_seed - fingers[0])
+        w = (np.clip(np.linalg.norm(fingers - fingers[0], axis=1) / closing, 0, 1) if closing > 1e-3
+             else np.zeros(len(seed)))  # a hand whose fingers do not move (the lift's flat palms) keeps the seed's
+        actions[:, cols] = np.concatenate([moved[:, :3, 3], matrix_to_rot6d(torch.as_tensor(moved[:, :3, :3])).numpy(),
+                                           fingers + w[:, None] * (f_roll - f_seed)], axis=1)
+    prov = dict(generator="graft_grasp", seed=seed.provenance, rollout=rollout.provenance,
+                rollout_scenario=rollout.scenario)
+    return replace(seed, actions=actions.astype(seed.actions.dtype), scenario=rollout.scenario, provenance=prov,
+                   success=rollout.success)
 
 
 RISEN = 0.06  # m above where the object started: from here on a firm grasp carries it rigidly

@@ -10,7 +10,8 @@ training object of the task: diverse shapes and physical properties). `--seed-sc
 instead, e.g. one per category where one seed's carried motion cannot reach another's (the lift's wide box and tray):
 O_1 is then their objects and O_2 their categories, and A_EP carries each seed onto its own category.
 1. data:     D_i (i > 1) = A_EP over the last iteration's successful rollouts, each carried to new environments and
-             poses with its own object (`--trajectories`: 20 / 100 / 500; `--smooth` low-passes them first);
+             poses with its own object (`--trajectories`: 20 / 100 / 500; `--smooth` low-passes them first;
+             `--rollout-motion seed` carries each rollout's grasp on its category seed's motion instead);
 2. train:    the diffusion base policy on D_i;
 3. residual: residual RL on the frozen base over O_(i+1) in the seed's environment and pose, where the rollouts go
              (the last iteration: every train object, environment and pose), with SAC or PPO and progressive
@@ -49,7 +50,7 @@ from mani_skill.utils.registration import REGISTERED_ENVS
 from dexenvs.experts import EXPERTS, TaskName
 from dexenvs.scenarios import Scenario
 from generators.augment import object_pool, slip_rejection
-from generators.dataset import DatasetWriter, Episode, demo_names, merge_datasets, open_dataset
+from generators.dataset import DatasetWriter, Episode, demo_names, merge_datasets, open_dataset, read_episode
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
 # A carry that slides in the fingers is a poor demo (grasp). The limit only fits where the seed itself holds still: the
@@ -98,6 +99,10 @@ class Args:
     last iteration's rollouts. 0: DexFlyWheel's D_(i+1) = A_EP(D_O^i). Our rollouts jitter where the scripted seed does
     not, and a base trained only on their carries stalled (grasp from five seeds: T_OEP 45% -> 37.5% from i = 2 to 3,
     while replay from the seed reached 82.5%); a share keeps the seed's clean motion in D_i beside the rollouts' objects"""
+    rollout_motion: Literal["executed", "seed"] = "executed"
+    """what A_EP carries from each successful rollout: its actions as `executed` (DexFlyWheel), or its grasp on the
+    `seed` motion of its object's category (`augment.graft_grasp`: the seed's approach, closing and carrying, moved by
+    one offset so the hand holds the object as the rollout held it). Not for the handover"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
@@ -298,9 +303,29 @@ def carry(args: Args, out: Path, i: int, source: Path, mode: str, num: int | Non
     return dict(path=str(path), generation_success=s["success_rate"], attempts=s["attempts"], **coverage(path))
 
 
+def graft_rollouts(rollouts: Path, seed_path: Path, task: str, out: Path) -> Path:
+    """`out`: each rollout's grasp on its category seed's motion (`augment.graft_grasp`), in the rollouts' order."""
+    from generators.augment import graft_grasp, source_for
+
+    with open_dataset(seed_path) as f:
+        seeds = [read_episode(f["data"][n]) for n in demo_names(f)]
+    with open_dataset(rollouts) as f:
+        env_args = json.loads(f["data"].attrs["env_args"])
+        eps = [read_episode(f["data"][n]) for n in demo_names(f)]
+    seed_objects = [Scenario.parse(s.scenario).object_id for s in seeds]
+    out.unlink(missing_ok=True)  # rebuilt whole: it is a pure function of the two inputs
+    shutil.rmtree(out.with_name(out.name + ".episodes"), ignore_errors=True)
+    with DatasetWriter(out, env_args) as writer:
+        for ep in eps:
+            writer.add(graft_grasp(seeds[source_for(Scenario.parse(ep.scenario).object_id, seed_objects, 0)], ep, task))
+    return out
+
+
 def carry_rollouts(args: Args, out: Path, i: int) -> dict:
     """D_i (i > 1) = A_EP(rollouts_(i-1)), with `seed_share` of it carried from `out/seed.hdf5` onto O_i instead."""
     rollouts = out / f"rollouts_{i - 1}.hdf5"
+    if args.rollout_motion == "seed":
+        rollouts = graft_rollouts(rollouts, out / "seed.hdf5", args.task, out / f"rollouts_{i - 1}_grafted.hdf5")
     if not args.seed_share:
         return carry(args, out, i, rollouts, "source")
     n = _per_iter(args.trajectories, i)
@@ -319,9 +344,11 @@ def carry_rollouts(args: Args, out: Path, i: int) -> dict:
 
 # ---------------------------------------------------------------------------------------------------------- the run
 def run_suffix(args: Args) -> str:
-    """What sets a run apart from the default in its directory's name: its seeds, seed share, the quick preset."""
+    """What sets a run apart from the default in its directory's name: its seeds, seed share, rollout motion, the quick
+    preset."""
     return ((f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "")
             + (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
+            + ("_seedmotion" if args.rollout_motion == "seed" else "")
             + ("_quick" if args.quick else ""))
 
 
@@ -342,6 +369,10 @@ def main(args: Args) -> dict:
     if args.seed_share and args.variant not in ("flywheel", "no_residual"):
         raise ValueError(f"--seed-share mixes seed carries into A_EP(rollouts): it applies to the variants flywheel "
                          f"and no_residual, not {args.variant}")
+    if args.rollout_motion == "seed" and (args.task == "handover" or args.variant not in ("flywheel", "no_residual")):
+        raise ValueError(f"--rollout-motion seed grafts each rollout's grasp onto the seed's motion before A_EP: it "
+                         f"applies to the variants flywheel and no_residual of grasp, lift and pour, not "
+                         f"{args.variant} of {args.task}")
     env_id = EXPERTS[args.task][0]
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
     for sc in args.seed_scenarios:
@@ -390,7 +421,8 @@ def main(args: Args) -> dict:
                 path=stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"],
                 **coverage(Path(stages.state["stages"][f"{i - 1}.rollout"]["result"]["path"]))))
         else:
-            data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(rollouts {i - 1})"
+            data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(rollouts {i - 1}"
+                              + (" grafted onto the seed's motion)" if args.rollout_motion == "seed" else ")")
                               + (f" + {args.seed_share:.0%} A_EP(seed) onto O_{i}" if args.seed_share else ""),
                               lambda: carry_rollouts(args, out, i))
         # 2. base policy

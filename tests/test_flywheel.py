@@ -127,6 +127,58 @@ def test_seed_share_carries_part_of_d_i_from_the_seed(tmp_path):
     assert "- D_2: 3 carried from the rollouts (1 objects), 3 carried from the seed (" in (out / "report.md").read_text()
 
 
+def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
+    """--rollout-motion seed: a rollout that held the object 1.5 cm lower and turned 0.2 rad in the wrist gives the
+    seed's motion moved by exactly that offset (the same grasp in the object's frame, the seed's timing), with the
+    rollout's object; A_EP carries the grafted demos; the handover is refused by name."""
+    from dataclasses import replace
+
+    from scipy.spatial.transform import Rotation
+
+    from dexenvs.robots import matrix_to_rot6d, rot6d_to_matrix
+    from generators import seed
+    from generators.augment import HAND_DIM, graft_grasp, hand_grasp
+    from generators.dataset import read_episode
+
+    out = tmp_path / "run"
+    seed.main(seed.Args(task="grasp", scenarios=("box_02|studio-white-blue|p25", "can_00|studio-white-blue|p25"),
+                        out=out / "seed.hdf5"))
+    with open_dataset(out / "seed.hdf5") as f:
+        box, can = (read_episode(f["data"][n]) for n in demo_names(f))
+    offset = np.eye(4)
+    offset[:3, :3] = Rotation.from_rotvec([0.0, 0.2, 0.0]).as_matrix()
+    offset[:3, 3] = [0.0, -0.015, 0.0]
+    a = torch.as_tensor(can.actions, dtype=torch.float64)
+    m = np.tile(np.eye(4), (len(can), 1, 1))
+    m[:, :3, :3], m[:, :3, 3] = rot6d_to_matrix(a[:, 3:9]).numpy(), a[:, :3].numpy()
+    m = m @ offset
+    moved = np.concatenate([m[:, :3, 3], matrix_to_rot6d(torch.as_tensor(m[:, :3, :3])).numpy(), can.actions[:, 9:]], 1)
+    rollout = replace(can, actions=moved.astype(np.float32), scenario="can_01|studio-white-blue|p25")
+
+    grafted = graft_grasp(can, rollout, "grasp")
+    assert np.abs(grafted.actions[:, :9] - moved[:, :9]).max() < 1e-4  # the seed moved by the rollout's offset
+    k_roll, f_roll = hand_grasp(rollout, 0)
+    k_graft, f_graft = hand_grasp(grafted, 0)
+    assert np.abs(k_graft - k_roll).max() < 1e-5 and np.abs(f_graft - f_roll).max() < 1e-5
+    assert grafted.scenario == rollout.scenario and grafted.provenance["generator"] == "graft_grasp"
+    assert np.abs(graft_grasp(box, box, "grasp").actions - box.actions).max() < 1e-5  # its own grasp: the seed itself
+    with pytest.raises(ValueError, match="handover"):
+        graft_grasp(box, box, "handover")
+
+    shutil.copy(out / "seed.hdf5", out / "rollouts_1.hdf5")  # the seeds stand in for rollouts on box_02 and can_00
+    args = flywheel.Args(task="grasp", rollout_motion="seed", trajectories=(2, 4), envs=(0,), poses=(0,),
+                         progress=False)
+    data = flywheel.carry_rollouts(args, out, 2)
+    assert data["trajectories"] == 4
+    with open_dataset(out / "rollouts_1_grafted.hdf5") as f:
+        assert [str(f["data"][n].attrs["scenario"]) for n in demo_names(f)] == [box.scenario, can.scenario]
+    with open_dataset(out / "D2.hdf5") as f:
+        sources = {json.loads(f["data"][n].attrs["provenance"])["source"].split(":")[0] for n in demo_names(f)}
+    assert sources == {str(out / "rollouts_1_grafted.hdf5")}
+    with pytest.raises(ValueError, match="not replay_only of grasp"):
+        flywheel.main(flywheel.Args(task="grasp", rollout_motion="seed", variant="replay_only", out=tmp_path / "x"))
+
+
 def test_residual_with_alpha_zero_is_the_base_policy(grasp_run):
     out = grasp_run[0]
     model = load_model(out / "base_1" / "checkpoint.pt")
