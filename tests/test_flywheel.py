@@ -159,9 +159,9 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     assert np.abs(grafted.actions[:, :9] - moved[:, :9]).max() < 1e-4  # the seed moved by the rollout's offset
     k_roll, f_roll = hand_grasp(rollout, 0)
     k_graft, f_graft = hand_grasp(grafted, 0)
-    assert np.abs(k_graft - k_roll).max() < 1e-5 and np.abs(f_graft - f_roll).max() < 1e-5
+    assert np.abs(k_graft - k_roll).max() < 1e-4 and np.abs(f_graft - f_roll).max() < 1e-4
     assert grafted.scenario == rollout.scenario and grafted.provenance["generator"] == "graft_grasp"
-    assert np.abs(graft_grasp(box, box, "grasp").actions - box.actions).max() < 1e-5  # its own grasp: the seed itself
+    assert np.abs(graft_grasp(box, box, "grasp").actions - box.actions).max() < 1e-4  # its own grasp: the seed itself
     with pytest.raises(ValueError, match="handover"):
         graft_grasp(box, box, "handover")
 
