@@ -166,10 +166,11 @@ class Stages:
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
             old = self.state["settings"]
-            # a setting added since that run changes nothing at its empty default
+            # a setting added since that run changes nothing at its default
+            defaults = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default for f in fields(Args)}
             changed = {k: (old.get(k), v) for k, v in settings.items()
                        if k not in ("progress", "workers", "device", "restart") and old.get(k) != v
-                       and (k in old or v not in (None, [], 0))}
+                       and (k in old or v != defaults.get(k))}
             if changed:
                 self._lock.close()
                 raise ValueError(f"{out} holds a run with other settings ("

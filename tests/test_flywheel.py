@@ -251,8 +251,11 @@ def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path
     with pytest.raises(RuntimeError, match="another flywheel run is using"):
         flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)
     held._lock.close()
-    # a setting added since the run was made is no change at its empty default, and is one otherwise
+    # a setting added since the run was made is no change at its default, and is one otherwise
     flywheel.Stages(tmp_path, dict(task="grasp", iters=2, seed_scenarios=[]), restart=False)._lock.close()
+    flywheel.Stages(tmp_path, dict(task="grasp", iters=2, rollout_motion="executed"), restart=False)._lock.close()
+    with pytest.raises(ValueError, match="rollout_motion was None, now 'seed'"):
+        flywheel.Stages(tmp_path, dict(task="grasp", iters=2, rollout_motion="seed"), restart=False)
     with pytest.raises(ValueError, match="seed_scenarios was None"):
         flywheel.Stages(tmp_path, dict(task="grasp", iters=2, seed_scenarios=["box_00|studio-white-blue|p25"]),
                         restart=False)
