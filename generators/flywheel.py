@@ -511,7 +511,9 @@ def write_report(out: Path, report: dict) -> None:
     residual = report["variant"] in ("flywheel", "no_aep")
     lines = [f"# Flywheel report: {report['task']} ({report['variant']})", "",
              "DexFlyWheel's Table 1 shape. SR: success rate, mean ± std over evaluation seeds"
-             + (", base → combined (base + residual)" if residual else ", base policy") + ".", "",
+             + (", base → combined (base + residual)" if residual else ", base policy") + "."
+             + (" D_i (i > 1) carries each rollout's grasp on its category seed's motion (--rollout-motion seed)."
+                if report.get("settings", {}).get("rollout_motion") == "seed" else ""), "",
              "| Iter. | O | E | P | Configs (OxExP) | Traj. | SR in T_O^i | SR in T_OEP |",
              "|---|---|---|---|---|---|---|---|"]
     for it in its:
