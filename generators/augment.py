@@ -126,17 +126,24 @@ def hand_roles(task: str, robots: list[str], reset_options: dict) -> list[str]:
 LIFTED = 0.02  # m the object has risen from where it started: it is in hand
 
 
+def first_lifted(ep: Episode) -> int | None:
+    """The first step the object has risen `LIFTED` above where it started (it is in the hand), None if it never does."""
+    z = np.asarray(ep.datagen_info["obj_pose"])[:, 2]
+    up = np.flatnonzero(z - z[0] > LIFTED)
+    return int(up[0]) if len(up) else None
+
+
 def label_phases(ep: Episode, task: str, robots: list[str]) -> tuple[np.ndarray, list[str]]:
     """Phase labels for a demo recorded without them (a policy rollout), from its datagen info, as MimicGen's
     subtask-termination signals: each hand approaches until the object has risen `LIFTED` above where it started, and
     then carries it (the pour carries it to the bowl, so that subtask references the bowl). The handover's giver holds
     all along, relative to its own start pose, as in the seed."""
-    z = np.asarray(ep.datagen_info["obj_pose"])[:, 2]
-    up = int(np.argmax(z - z[0] > LIFTED)) if np.any(z - z[0] > LIFTED) else len(z)
+    up = first_lifted(ep)
+    up = len(ep) if up is None else up
     carry = {"grasp": "lift", "lift": "lift", "pour": "transfer", "handover": "transfer"}[task]
     names = ["approach", carry, "hold"]
     roles = hand_roles(task, robots, ep.reset_options)
-    phase = np.zeros((len(z), len(robots)), np.int8)
+    phase = np.zeros((len(ep), len(robots)), np.int8)
     for k, role in enumerate(roles):
         phase[up:, k] = 1
         if role == "giver":
@@ -184,11 +191,10 @@ GRASP_WINDOW = (-3, 3)  # steps around the grasp event averaged for its pose: on
 def grasp_event(ep: Episode) -> int:
     """The step the object has first risen `LIFTED` above where it started: it is in the hand (MimicGen's subtask
     signal, as `label_phases`)."""
-    z = np.asarray(ep.datagen_info["obj_pose"])[:, 2]
-    up = np.flatnonzero(z - z[0] > LIFTED)
-    if not len(up):
+    up = first_lifted(ep)
+    if up is None:
         raise ValueError(f"demo in {ep.scenario} never lifts its object {LIFTED * 100:.0f} cm: it has no grasp")
-    return int(up[0])
+    return up
 
 
 def hand_grasp(ep: Episode, hand: int) -> tuple[np.ndarray, np.ndarray]:
