@@ -40,6 +40,9 @@ class Args:
     """start from one seed per scenario (generators.flywheel --seed-scenarios); needs a single --tasks"""
     seed_share: float = 0.0
     """share of D_i (i > 1) carried from the seeds (generators.flywheel --seed-share); flywheel and no_residual only"""
+    rollout_motion: Literal["executed", "seed"] = "executed"
+    """what A_EP carries from each rollout (generators.flywheel --rollout-motion); flywheel and no_residual of grasp,
+    lift and pour only"""
 
 
 def _summary(rep: dict) -> dict:
@@ -71,9 +74,10 @@ def main(args: Args) -> dict:
     runs: dict = json.loads(summary.read_text())["runs"] if summary.exists() else {}
     for task in args.tasks:
         for variant in args.variants:
-            share = args.seed_share if variant in ("flywheel", "no_residual") else 0.0
+            loop = variant in ("flywheel", "no_residual")  # the variants that carry rollouts
             run = flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
-                                seed_scenarios=args.seed_scenarios, seed_share=share)
+                                seed_scenarios=args.seed_scenarios, seed_share=args.seed_share if loop else 0.0,
+                                rollout_motion=args.rollout_motion if loop and task != "handover" else "executed")
             rep = flywheel.main(run)
             name = f"{task}_{variant}" + flywheel.run_suffix(run)
             dst = RESULTS / "flywheel" / name
