@@ -188,19 +188,12 @@ def smooth_actions(actions: np.ndarray, segments: list[list[Segment]], sigma: fl
 GRASP_WINDOW = (-3, 3)  # steps around the grasp event averaged for its pose: one rollout step jitters
 
 
-def grasp_event(ep: Episode) -> int:
-    """The step the object has first risen `LIFTED` above where it started: it is in the hand (MimicGen's subtask
-    signal, as `label_phases`)."""
-    up = first_lifted(ep)
-    if up is None:
-        raise ValueError(f"demo in {ep.scenario} never lifts its object {LIFTED * 100:.0f} cm: it has no grasp")
-    return up
-
-
 def hand_grasp(ep: Episode, hand: int) -> tuple[np.ndarray, np.ndarray]:
-    """(4x4 wrist target in the object's frame, finger targets) of one hand at the grasp event, averaged over
-    `GRASP_WINDOW`."""
-    t = grasp_event(ep)
+    """(4x4 wrist target in the object's frame, finger targets) of one hand at the grasp event, the step the object has
+    first risen `LIFTED` (`first_lifted`, as `label_phases`), averaged over `GRASP_WINDOW`."""
+    t = first_lifted(ep)
+    if t is None:
+        raise ValueError(f"demo in {ep.scenario} never lifts its object {LIFTED * 100:.0f} cm: it has no grasp")
     ts = np.arange(max(0, t + GRASP_WINDOW[0]), min(len(ep), t + GRASP_WINDOW[1]))
     a = torch.as_tensor(ep.actions[ts, hand * HAND_DIM:(hand + 1) * HAND_DIM], dtype=torch.float64)
     rots = rot6d_to_matrix(a[:, 3:9]).numpy()
@@ -232,8 +225,9 @@ def graft_grasp(seed: Episode, rollout: Episode, task: str) -> Episode:
         offset = np.linalg.inv(k_seed) @ k_roll
         cols = slice(k * HAND_DIM, (k + 1) * HAND_DIM)
         a = torch.as_tensor(actions[:, cols])
-        rot = rot6d_to_matrix(a[:, 3:9]).numpy()
-        moved = np.stack([pose_matrix(a[t, :3].numpy(), rot[t]) @ offset for t in range(len(seed))])
+        moved = np.tile(np.eye(4), (len(seed), 1, 1))
+        moved[:, :3, :3], moved[:, :3, 3] = rot6d_to_matrix(a[:, 3:9]).numpy(), a[:, :3].numpy()
+        moved = moved @ offset
         fingers = a[:, 9:].numpy()
         closing = np.linalg.norm(f_seed - fingers[0])
         w = (np.clip(np.linalg.norm(fingers - fingers[0], axis=1) / closing, 0, 1) if closing > 1e-3

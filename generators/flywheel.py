@@ -305,7 +305,8 @@ def carry(args: Args, out: Path, i: int, source: Path, mode: str, num: int | Non
 
 
 def graft_rollouts(rollouts: Path, seed_path: Path, task: str, out: Path) -> Path:
-    """`out`: each rollout's grasp on its category seed's motion (`augment.graft_grasp`), in the rollouts' order."""
+    """`out`: each rollout's grasp on its category seed's motion (`augment.graft_grasp`), in the rollouts' order. A
+    source for A_EP only: its demos keep the seed's observations and states, which the new actions no longer match."""
     from generators.augment import graft_grasp, source_for
 
     with open_dataset(seed_path) as f:

@@ -137,7 +137,7 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
 
     from dexenvs.robots import matrix_to_rot6d, rot6d_to_matrix
     from generators import seed
-    from generators.augment import HAND_DIM, graft_grasp, hand_grasp
+    from generators.augment import graft_grasp, hand_grasp
     from generators.dataset import read_episode
 
     out = tmp_path / "run"
