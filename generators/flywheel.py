@@ -11,7 +11,8 @@ instead, e.g. one per category where one seed's carried motion cannot reach anot
 O_1 is then their objects and O_2 their categories, and A_EP carries each seed onto its own category.
 1. data:     D_i (i > 1) = A_EP over the last iteration's successful rollouts, each carried to new environments and
              poses with its own object (`--trajectories`: 20 / 100 / 500; `--smooth` low-passes them first;
-             `--rollout-motion seed` carries each rollout's grasp on its category seed's motion instead);
+             `--rollout-motion seed` carries each rollout's grasp on its category seed's motion instead;
+             `--cover` also carries the seed onto each object of O_i no kept rollout holds);
 2. train:    the diffusion base policy on D_i;
 3. residual: residual RL on the frozen base over O_(i+1) in the seed's environment and pose, where the rollouts go
              (the last iteration: every train object, environment and pose), with SAC or PPO and progressive
@@ -103,6 +104,10 @@ class Args:
     """what A_EP carries from each successful rollout: its actions as `executed` (DexFlyWheel), or its grasp on the
     `seed` motion of its object's category (`augment.graft_grasp`: the seed's approach, closing and carrying, moved by
     one offset so the hand holds the object as the rollout held it). Not for the handover"""
+    cover: bool = False
+    """D_i (i > 1) also carries the category seed onto each object of O_i that no kept rollout holds (as replay_only
+    does), so the data spans all of O_i. Off: DexFlyWheel's D_(i+1) = A_EP(D_O^i), where an object the policy never
+    grasps (the pour's largest mugs: 0 of 12 rollouts) stays out of the data for good"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
@@ -323,13 +328,45 @@ def graft_rollouts(rollouts: Path, seed_path: Path, task: str, out: Path) -> Pat
     return out
 
 
-def carry_rollouts(args: Args, out: Path, i: int) -> dict:
-    """D_i (i > 1) = A_EP(rollouts_(i-1)), with `seed_share` of it carried from `out/seed.hdf5` onto O_i instead."""
+def cover_objects(rollouts: Path, seed_path: Path, objects: list[str], out: Path) -> tuple[Path, list[str]]:
+    """`out`: the rollouts' demos, then for each of `objects` that no rollout holds its category seed's demo relabelled
+    onto it (A_EP then carries the seed onto that object, as replay_only does). Returns it and those objects."""
+    from generators.augment import source_for
+
+    with open_dataset(seed_path) as f:
+        seeds = [read_episode(f["data"][n]) for n in demo_names(f)]
+    with open_dataset(rollouts) as f:
+        env_args = json.loads(f["data"].attrs["env_args"])
+        eps = [read_episode(f["data"][n]) for n in demo_names(f)]
+    held = {Scenario.parse(ep.scenario).object_id for ep in eps}
+    missing = [o for o in objects if o not in held]
+    seed_objects = [Scenario.parse(s.scenario).object_id for s in seeds]
+    out.unlink(missing_ok=True)  # rebuilt whole: a pure function of its inputs
+    shutil.rmtree(out.with_name(out.name + ".episodes"), ignore_errors=True)
+    with DatasetWriter(out, env_args) as writer:
+        for ep in eps:
+            writer.add(ep)
+        for o in missing:
+            s = seeds[source_for(o, seed_objects, 0)]
+            sc = Scenario.parse(s.scenario)
+            writer.add(replace(s, scenario=str(Scenario(o, sc.env_id, sc.pose_id)),
+                               provenance=dict(generator="cover", seed=s.provenance, seed_scenario=s.scenario)))
+    return out, missing
+
+
+def carry_rollouts(args: Args, out: Path, i: int, objects: list[str] = ()) -> dict:
+    """D_i (i > 1) = A_EP(rollouts_(i-1)), with `seed_share` of it carried from `out/seed.hdf5` onto O_i instead;
+    with `--cover`, the seed stands in for each of `objects` (O_i) that no rollout holds."""
     rollouts = out / f"rollouts_{i - 1}.hdf5"
     if args.rollout_motion == "seed":
         rollouts = graft_rollouts(rollouts, out / "seed.hdf5", args.task, out / f"rollouts_{i - 1}_grafted.hdf5")
+    covered = {}
+    if args.cover:
+        rollouts, missing = cover_objects(rollouts, out / "seed.hdf5", list(objects),
+                                          out / f"rollouts_{i - 1}_covered.hdf5")
+        covered = dict(seed_objects=missing)
     if not args.seed_share:
-        return carry(args, out, i, rollouts, "source")
+        return dict(carry(args, out, i, rollouts, "source"), **covered)
     n = _per_iter(args.trajectories, i)
     n_seed = round(args.seed_share * n)
     parts = {}
@@ -341,7 +378,7 @@ def carry_rollouts(args: Args, out: Path, i: int) -> dict:
     path = merge_datasets([Path(p["path"]) for p in parts.values()], out / f"D{i}.hdf5")
     cov, attempts = coverage(path), sum(p["attempts"] for p in parts.values())
     return dict(path=str(path), generation_success=round(cov["trajectories"] / max(1, attempts), 4),
-                attempts=attempts, parts=parts, **cov)
+                attempts=attempts, parts=parts, **cov, **covered)
 
 
 # ---------------------------------------------------------------------------------------------------------- the run
@@ -351,6 +388,7 @@ def run_suffix(args: Args) -> str:
     return ((f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "")
             + (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
             + ("_seedmotion" if args.rollout_motion == "seed" else "")
+            + ("_cover" if args.cover else "")
             + ("_quick" if args.quick else ""))
 
 
@@ -371,6 +409,9 @@ def main(args: Args) -> dict:
     if args.seed_share and args.variant not in ("flywheel", "no_residual"):
         raise ValueError(f"--seed-share mixes seed carries into A_EP(rollouts): it applies to the variants flywheel "
                          f"and no_residual, not {args.variant}")
+    if args.cover and args.variant not in ("flywheel", "no_residual"):
+        raise ValueError(f"--cover fills in the objects A_EP(rollouts) misses: it applies to the variants flywheel and "
+                         f"no_residual, not {args.variant}")
     if args.rollout_motion == "seed" and (args.task == "handover" or args.variant not in ("flywheel", "no_residual")):
         raise ValueError(f"--rollout-motion seed grafts each rollout's grasp onto the seed's motion before A_EP: it "
                          f"applies to the variants flywheel and no_residual of grasp, lift and pour, not "
@@ -425,8 +466,9 @@ def main(args: Args) -> dict:
         else:
             data = stages.run(f"{i}.data", f"{tag}: D_{i} = A_EP(rollouts {i - 1}"
                               + (" grafted onto the seed's motion)" if args.rollout_motion == "seed" else ")")
+                              + (" + the seed onto the objects no rollout holds" if args.cover else "")
                               + (f" + {args.seed_share:.0%} A_EP(seed) onto O_{i}" if args.seed_share else ""),
-                              lambda: carry_rollouts(args, out, i))
+                              lambda: carry_rollouts(args, out, i, objects[i]))
         # 2. base policy
         base_dir = out / f"base_{i}"
         stages.run(f"{i}.train", f"{tag}: train the {args.base_algo} base policy on D_{i}", lambda: tr.main(tr.Args(
@@ -528,6 +570,10 @@ def write_report(out: Path, report: dict) -> None:
         if it["data"].get("parts"):
             lines.append(f"- D_{it['iteration']}: " + ", ".join(
                 f"{p['trajectories']} carried from the {k} ({p['objects']} objects)" for k, p in it["data"]["parts"].items()))
+        if "seed_objects" in it["data"]:
+            missed = it["data"]["seed_objects"]
+            lines.append(f"- D_{it['iteration']}: {len(missed)} objects of O_{it['iteration']} held by no kept rollout, "
+                         "carried from their category seed (--cover)" + (": " + ", ".join(missed) if missed else ""))
         v = (it.get("residual") or {}).get("validation")
         if v:
             lines.append(f"- iteration {it['iteration']} residual: alpha {v['chosen']:g} kept on validation ("

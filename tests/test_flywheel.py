@@ -179,6 +179,35 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
         flywheel.main(flywheel.Args(task="grasp", rollout_motion="seed", variant="replay_only", out=tmp_path / "x"))
 
 
+def test_cover_carries_the_category_seed_onto_objects_no_rollout_holds(tmp_path):
+    """--cover: an object of O_i that no kept rollout holds gets its category seed, relabelled onto it, among A_EP's
+    sources; the objects the rollouts hold get nothing from the seed; other variants are refused by name."""
+    from generators import seed
+    from generators.dataset import DatasetWriter, read_episode
+
+    out = tmp_path / "run"
+    seed.main(seed.Args(task="grasp", scenarios=("box_02|studio-white-blue|p25", "can_00|studio-white-blue|p25"),
+                        out=out / "seed.hdf5"))
+    with open_dataset(out / "seed.hdf5") as f:
+        env_args = json.loads(f["data"].attrs["env_args"])
+        box, can = (read_episode(f["data"][n]) for n in demo_names(f))
+    with DatasetWriter(out / "rollouts_1.hdf5", env_args) as w:  # the can's seed stands in for a can rollout
+        w.add(can)
+    args = flywheel.Args(task="grasp", cover=True, trajectories=(2, 4), envs=(0,), poses=(0,), progress=False)
+    data = flywheel.carry_rollouts(args, out, 2, ["box_04", "can_00"])
+    assert data["seed_objects"] == ["box_04"] and data["trajectories"] == 4
+    with open_dataset(out / "rollouts_1_covered.hdf5") as f:
+        src = [read_episode(f["data"][n]) for n in demo_names(f)]
+    assert [e.scenario for e in src] == [can.scenario, "box_04|studio-white-blue|p25"]
+    assert np.array_equal(src[1].actions, box.actions) and src[1].provenance["generator"] == "cover"
+    with open_dataset(out / "D2.hdf5") as f:
+        objs = {Scenario.parse(str(f["data"][n].attrs["scenario"])).object_id for n in demo_names(f)}
+    assert objs == {"box_04", "can_00"}
+    assert flywheel.cover_objects(out / "rollouts_1.hdf5", out / "seed.hdf5", ["can_00"], tmp_path / "c.hdf5")[1] == []
+    with pytest.raises(ValueError, match="not replay_only"):
+        flywheel.main(flywheel.Args(task="grasp", cover=True, variant="replay_only", out=tmp_path / "x"))
+
+
 def test_residual_with_alpha_zero_is_the_base_policy(grasp_run):
     out = grasp_run[0]
     model = load_model(out / "base_1" / "checkpoint.pt")
