@@ -309,23 +309,33 @@ def carry(args: Args, out: Path, i: int, source: Path, mode: str, num: int | Non
     return dict(path=str(path), generation_success=s["success_rate"], attempts=s["attempts"], **coverage(path))
 
 
+def _seeds_and_rollouts(seed_path: Path, rollouts: Path) -> tuple[list[Episode], list[Episode], dict]:
+    """The seed demos, the rollouts and the rollouts' env args."""
+    with open_dataset(seed_path) as f:
+        seeds = [read_episode(f["data"][n]) for n in demo_names(f)]
+    with open_dataset(rollouts) as f:
+        return seeds, [read_episode(f["data"][n]) for n in demo_names(f)], json.loads(f["data"].attrs["env_args"])
+
+
+def _write_sources(out: Path, env_args: dict, episodes) -> Path:
+    """`out` rebuilt whole from `episodes`: an A_EP source derived from other files is a pure function of them."""
+    out.unlink(missing_ok=True)
+    shutil.rmtree(out.with_name(out.name + ".episodes"), ignore_errors=True)
+    with DatasetWriter(out, env_args) as writer:
+        for ep in episodes:
+            writer.add(ep)
+    return out
+
+
 def graft_rollouts(rollouts: Path, seed_path: Path, task: str, out: Path) -> Path:
     """`out`: each rollout's grasp on its category seed's motion (`augment.graft_grasp`), in the rollouts' order. A
     source for A_EP only: its demos keep the seed's observations and states, which the new actions no longer match."""
     from generators.augment import graft_grasp, source_for
 
-    with open_dataset(seed_path) as f:
-        seeds = [read_episode(f["data"][n]) for n in demo_names(f)]
-    with open_dataset(rollouts) as f:
-        env_args = json.loads(f["data"].attrs["env_args"])
-        eps = [read_episode(f["data"][n]) for n in demo_names(f)]
+    seeds, eps, env_args = _seeds_and_rollouts(seed_path, rollouts)
     seed_objects = [Scenario.parse(s.scenario).object_id for s in seeds]
-    out.unlink(missing_ok=True)  # rebuilt whole: it is a pure function of the two inputs
-    shutil.rmtree(out.with_name(out.name + ".episodes"), ignore_errors=True)
-    with DatasetWriter(out, env_args) as writer:
-        for ep in eps:
-            writer.add(graft_grasp(seeds[source_for(Scenario.parse(ep.scenario).object_id, seed_objects, 0)], ep, task))
-    return out
+    return _write_sources(out, env_args, (
+        graft_grasp(seeds[source_for(Scenario.parse(ep.scenario).object_id, seed_objects, 0)], ep, task) for ep in eps))
 
 
 def cover_objects(rollouts: Path, seed_path: Path, objects: list[str], out: Path) -> tuple[Path, list[str]]:
@@ -333,25 +343,17 @@ def cover_objects(rollouts: Path, seed_path: Path, objects: list[str], out: Path
     onto it (A_EP then carries the seed onto that object, as replay_only does). Returns it and those objects."""
     from generators.augment import source_for
 
-    with open_dataset(seed_path) as f:
-        seeds = [read_episode(f["data"][n]) for n in demo_names(f)]
-    with open_dataset(rollouts) as f:
-        env_args = json.loads(f["data"].attrs["env_args"])
-        eps = [read_episode(f["data"][n]) for n in demo_names(f)]
+    seeds, eps, env_args = _seeds_and_rollouts(seed_path, rollouts)
     held = {Scenario.parse(ep.scenario).object_id for ep in eps}
     missing = [o for o in objects if o not in held]
     seed_objects = [Scenario.parse(s.scenario).object_id for s in seeds]
-    out.unlink(missing_ok=True)  # rebuilt whole: a pure function of its inputs
-    shutil.rmtree(out.with_name(out.name + ".episodes"), ignore_errors=True)
-    with DatasetWriter(out, env_args) as writer:
-        for ep in eps:
-            writer.add(ep)
-        for o in missing:
-            s = seeds[source_for(o, seed_objects, 0)]
-            sc = Scenario.parse(s.scenario)
-            writer.add(replace(s, scenario=str(Scenario(o, sc.env_id, sc.pose_id)),
-                               provenance=dict(generator="cover", seed=s.provenance, seed_scenario=s.scenario)))
-    return out, missing
+
+    def relabelled(o: str) -> Episode:
+        s = seeds[source_for(o, seed_objects, 0)]
+        sc = Scenario.parse(s.scenario)
+        return replace(s, scenario=str(Scenario(o, sc.env_id, sc.pose_id)),
+                       provenance=dict(generator="cover", seed=s.provenance, seed_scenario=s.scenario))
+    return _write_sources(out, env_args, [*eps, *map(relabelled, missing)]), missing
 
 
 def carry_rollouts(args: Args, out: Path, i: int, objects: list[str] = ()) -> dict:
