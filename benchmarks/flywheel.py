@@ -3,7 +3,7 @@ from the seed), side by side, with wall time per stage.
 
     python -m benchmarks.flywheel [--tasks grasp pour lift handover] [--variants flywheel replay_only] [--quick]
         [--seed-scenarios SCENARIO ...]   (one task: start from several seeds, e.g. one per category)
-        [--rollout-motion seed] [--cover]
+        [--rollout-motion executed|seed] [--cover]
 
 Each run is `python -m generators.flywheel` in its own directory under runs/flywheel/ (resumable: rerunning continues
 interrupted runs). Copies each run's report.md / report.png / report.json to benchmarks/results/flywheel/<task>_<variant>/
@@ -41,9 +41,9 @@ class Args:
     """start from one seed per scenario (generators.flywheel --seed-scenarios); needs a single --tasks"""
     seed_share: float = 0.0
     """share of D_i (i > 1) carried from the seeds (generators.flywheel --seed-share); flywheel and no_residual only"""
-    rollout_motion: Literal["executed", "seed"] = "executed"
-    """what A_EP carries from each rollout (generators.flywheel --rollout-motion); flywheel and no_residual of grasp,
-    lift and pour only"""
+    rollout_motion: Literal["executed", "seed"] | None = None
+    """what A_EP carries from each rollout (generators.flywheel --rollout-motion); default and `seed`: the grafted grasp
+    where it applies (flywheel and no_residual of grasp, lift and pour), else executed"""
     cover: bool = False
     """carry the seed onto the objects no kept rollout holds (generators.flywheel --cover); flywheel and no_residual
     only"""
@@ -81,7 +81,7 @@ def main(args: Args) -> dict:
             loop = variant in ("flywheel", "no_residual")  # the variants that carry rollouts
             run = flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
                                 seed_scenarios=args.seed_scenarios, seed_share=args.seed_share if loop else 0.0,
-                                rollout_motion=args.rollout_motion if loop and task != "handover" else "executed",
+                                rollout_motion=args.rollout_motion if loop and task != "handover" else None,
                                 cover=args.cover and loop)
             rep = flywheel.main(run)
             name = f"{task}_{variant}" + flywheel.run_suffix(run)

@@ -11,7 +11,8 @@ instead, e.g. one per category where one seed's carried motion cannot reach anot
 O_1 is then their objects and O_2 their categories, and A_EP carries each seed onto its own category.
 1. data:     D_i (i > 1) = A_EP over the last iteration's successful rollouts, each carried to new environments and
              poses with its own object (`--trajectories`: 20 / 100 / 500; `--smooth` low-passes them first;
-             `--rollout-motion seed` carries each rollout's grasp on its category seed's motion instead;
+             except that grasp, lift and pour carry each rollout's grasp on its category seed's motion
+             (`--rollout-motion seed`, the default there; `executed`: the rollout's own actions, DexFlyWheel's rule);
              `--cover` also carries the seed onto each object of O_i no kept rollout holds);
 2. train:    the diffusion base policy on D_i;
 3. residual: residual RL on the frozen base over O_(i+1) in the seed's environment and pose, where the rollouts go
@@ -65,6 +66,9 @@ MAX_SLIP = dict(grasp=0.01, pour=0.0, handover=0.01, lift=0.0)
 QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=(3000, 3000, 3000), residual_steps=1500,
              residual_val_episodes=4, eval_seeds=2, eval_episodes=2, envs=(0,), poses=(0,), max_slip=0.0)
 
+# what a run made before a setting existed did, where that is not the setting's default: such a run resumes only with it
+BEFORE_SETTING = dict(rollout_motion="executed")
+
 
 @dataclass
 class Args:
@@ -100,10 +104,11 @@ class Args:
     last iteration's rollouts. 0: DexFlyWheel's D_(i+1) = A_EP(D_O^i). Our rollouts jitter where the scripted seed does
     not, and a base trained only on their carries stalled (grasp from five seeds: T_OEP 45% -> 37.5% from i = 2 to 3,
     while replay from the seed reached 82.5%); a share keeps the seed's clean motion in D_i beside the rollouts' objects"""
-    rollout_motion: Literal["executed", "seed"] = "executed"
+    rollout_motion: Literal["executed", "seed"] | None = None
     """what A_EP carries from each successful rollout: its actions as `executed` (DexFlyWheel), or its grasp on the
     `seed` motion of its object's category (`augment.graft_grasp`: the seed's approach, closing and carrying, moved by
-    one offset so the hand holds the object as the rollout held it). Not for the handover"""
+    one offset so the hand holds the object as the rollout held it). Default: `seed` where it applies (grasp, lift and
+    pour, variants flywheel and no_residual: it beat `executed` at i = 3 on all three), else `executed`"""
     cover: bool = False
     """D_i (i > 1) also carries the category seed onto each object of O_i that no kept rollout holds (as replay_only
     does), so the data spans all of O_i. Off: DexFlyWheel's D_(i+1) = A_EP(D_O^i), where an object the policy never
@@ -171,8 +176,9 @@ class Stages:
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
             old = self.state["settings"]
-            # a setting added since that run changes nothing at its default
+            # a setting added since that run changes nothing at what runs did before it existed
             defaults = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default for f in fields(Args)}
+            defaults.update(BEFORE_SETTING)
             changed = {k: (old.get(k), v) for k, v in settings.items()
                        if k not in ("progress", "workers", "device", "restart") and old.get(k) != v
                        and (k in old or v != defaults.get(k))}
@@ -384,12 +390,19 @@ def carry_rollouts(args: Args, out: Path, i: int, objects: list[str] = ()) -> di
 
 
 # ---------------------------------------------------------------------------------------------------------- the run
+def default_rollout_motion(task: str, variant: str) -> str:
+    """`seed` wherever a rollout's grasp can be grafted and A_EP carries rollouts; the handover's receiver grasps when
+    the giver lets go, which `augment.graft_grasp` cannot place."""
+    return "seed" if task != "handover" and variant in ("flywheel", "no_residual") else "executed"
+
+
 def run_suffix(args: Args) -> str:
     """What sets a run apart from the default in its directory's name: its seeds, seed share, rollout motion, the quick
     preset."""
+    motion = args.rollout_motion or default_rollout_motion(args.task, args.variant)
     return ((f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "")
             + (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
-            + ("_seedmotion" if args.rollout_motion == "seed" else "")
+            + (f"_{motion}motion" if motion != default_rollout_motion(args.task, args.variant) else "")
             + ("_cover" if args.cover else "")
             + ("_quick" if args.quick else ""))
 
@@ -404,6 +417,8 @@ def main(args: Args) -> dict:
         args = replace(args, **QUICK)
     if args.max_slip is None:
         args = replace(args, max_slip=MAX_SLIP[args.task])
+    if args.rollout_motion is None:
+        args = replace(args, rollout_motion=default_rollout_motion(args.task, args.variant))
     if args.iters < 1:
         raise ValueError(f"--iters must be at least 1, got {args.iters}")
     if not 0.0 <= args.seed_share < 1.0:

@@ -177,6 +177,12 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     assert sources == {str(out / "rollouts_1_grafted.hdf5")}
     with pytest.raises(ValueError, match="not replay_only of grasp"):
         flywheel.main(flywheel.Args(task="grasp", rollout_motion="seed", variant="replay_only", out=tmp_path / "x"))
+    # the default where it applies; the run directory names the other motion
+    assert [flywheel.default_rollout_motion(t, v) for t, v in (("grasp", "flywheel"), ("pour", "no_residual"),
+            ("lift", "replay_only"), ("handover", "flywheel"))] == ["seed", "seed", "executed", "executed"]
+    assert flywheel.run_suffix(flywheel.Args(task="lift")) == ""
+    assert flywheel.run_suffix(flywheel.Args(task="lift", rollout_motion="executed")) == "_executedmotion"
+    assert flywheel.run_suffix(flywheel.Args(task="handover", rollout_motion="executed")) == ""
 
 
 def test_cover_carries_the_category_seed_onto_objects_no_rollout_holds(tmp_path):
