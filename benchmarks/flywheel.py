@@ -79,9 +79,10 @@ def main(args: Args) -> dict:
     for task in args.tasks:
         for variant in args.variants:
             loop = variant in ("flywheel", "no_residual")  # the variants that carry rollouts
+            graftable = flywheel.default_rollout_motion(task, variant) == "seed"
             run = flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
                                 seed_scenarios=args.seed_scenarios, seed_share=args.seed_share if loop else 0.0,
-                                rollout_motion=args.rollout_motion if loop and task != "handover" else None,
+                                rollout_motion=args.rollout_motion if graftable else None,
                                 cover=args.cover and loop)
             rep = flywheel.main(run)
             name = f"{task}_{variant}" + flywheel.run_suffix(run)

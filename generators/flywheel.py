@@ -429,7 +429,7 @@ def main(args: Args) -> dict:
     if args.cover and args.variant not in ("flywheel", "no_residual"):
         raise ValueError(f"--cover fills in the objects A_EP(rollouts) misses: it applies to the variants flywheel and "
                          f"no_residual, not {args.variant}")
-    if args.rollout_motion == "seed" and (args.task == "handover" or args.variant not in ("flywheel", "no_residual")):
+    if args.rollout_motion == "seed" and default_rollout_motion(args.task, args.variant) != "seed":
         raise ValueError(f"--rollout-motion seed grafts each rollout's grasp onto the seed's motion before A_EP: it "
                          f"applies to the variants flywheel and no_residual of grasp, lift and pour, not "
                          f"{args.variant} of {args.task}")
