@@ -5,7 +5,8 @@
 
 Read top to bottom: pick observation keys, build windows (obs history, action chunk) from the train mask, build the
 model with the dataset's statistics inside, then AdamW + cosine schedule with warm-up + EMA (diffusion_policy's
-recipe). Every `--ckpt-every` steps `checkpoint.pt` is rewritten atomically (`--resume` continues from it); every
+recipe). Every `--ckpt-every` steps `checkpoint.pt` is rewritten atomically (`--resume` continues from it; a larger
+`--steps` than it was trained to gets its own warm-up and cosine over the added steps); every
 `--eval-every` steps the EMA policy runs `--eval-episodes` episodes in the sim. `metrics.jsonl` logs loss, validation
 loss and success; `loss.png` plots them.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -231,17 +233,31 @@ def main(args: Args) -> dict:
     model = build_model(cfg).to(device)
     lr = args.lr or 1e-3
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
-    sched = get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps, num_training_steps=args.steps)
     ema = EMAModel(model.parameters(), power=0.75, use_ema_warmup=True)
-    step, metrics, trained_seconds = 0, [], 0.0
+    step, metrics, trained_seconds, start = 0, [], 0.0, 0  # start: the step the warm-up + cosine schedule began at
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["lr_scheduler"])
+        step, start = ck["step"], ck.get("schedule_start", 0)
+    sched = get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps, num_training_steps=args.steps - start)
+    if ck is not None:
+        saved_lr = ck["optimizer"]["param_groups"][0]["lr"]
+        if math.isclose(sched.lr_lambdas[0](step - start) * sched.base_lrs[0], saved_lr, rel_tol=1e-6, abs_tol=1e-12):
+            sched.load_state_dict(ck["lr_scheduler"])  # the same schedule, interrupted: go on along it
+            opt.param_groups[0]["lr"] = saved_lr  # building the scheduler reset it to the warm-up's first value
+        elif step < args.steps:
+            # --steps moved the schedule's end: jumping into the new cosine midway (lr 0 -> 5e-4 at once on the
+            # handover's 6000-step base) blew its loss up from 0.01 to 1.0 within 20 steps, because Adam's second
+            # moments still held the tiny late-training gradients; a fresh warm-up lets them catch up (0.1 at worst)
+            start = step
+            sched = get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps,
+                                  num_training_steps=args.steps - start)
+            print(f"[train] --steps {args.steps} differs from the schedule {args.out / 'checkpoint.pt'} was trained "
+                  f"on: steps {step}-{args.steps} get their own warm-up and cosine")
         ema.load_state_dict(ck["ema"])
         ema.to(device)
         torch.set_rng_state(ck["rng"])
-        step, trained_seconds = ck["step"], ck.get("trained_seconds", 0.0)
+        trained_seconds = ck.get("trained_seconds", 0.0)
         metrics = [m for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if m["step"] <= step]
     (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
     n_params = sum(p.numel() for p in model.parameters())
@@ -252,7 +268,7 @@ def main(args: Args) -> dict:
         save_checkpoint(ckpt_path, config=cfg, model=model.state_dict(), ema=ema.state_dict(),
                         ema_model=ema_copy(model, ema).state_dict(), optimizer=opt.state_dict(),
                         lr_scheduler=sched.state_dict(), rng=torch.get_rng_state(), step=step,
-                        trained_seconds=trained_seconds)
+                        schedule_start=start, trained_seconds=trained_seconds)
 
     def log(m: dict) -> None:
         metrics.append(m)

@@ -11,7 +11,7 @@ import torch
 
 import dexenvs  # noqa: F401
 from agents import evaluate, train
-from agents.checkpoint import load_model, load_policy, read_checkpoint
+from agents.checkpoint import load_model, load_policy, read_checkpoint, save_checkpoint
 from agents.policy import Policy
 from generators import augment, seed
 
@@ -121,7 +121,7 @@ def test_evaluate_cli_writes_json_and_video(trained, tmp_path):
         evaluate.main(evaluate.Args(ckpt=ckpt, env="DexNope-v0", episodes=1, seeds=1, workers=1))
 
 
-def test_resume_continues_training(data, tmp_path):
+def test_resume_continues_training(data, tmp_path, monkeypatch):
     _, state = data
     out = tmp_path / "run"
     train.main(train.Args(algo="bc", dataset=state, out=out, steps=40, ckpt_every=20, **TINY))
@@ -131,6 +131,26 @@ def test_resume_continues_training(data, tmp_path):
     assert s["step"] == 60 and read_checkpoint(out / "checkpoint.pt")["step"] == 60
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps) and len(steps) == len(set(steps))
+    # 40 -> 60 moved the schedule's end: steps 40-60 got their own warm-up and cosine (lr back at 0 when they end)
+    ck = read_checkpoint(out / "checkpoint.pt")
+    assert ck["schedule_start"] == 40 and ck["lr_scheduler"]["last_epoch"] == 20
+    assert ck["optimizer"]["param_groups"][0]["lr"] == 0.0
+    lrs = {m["step"]: m["lr"] for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+    assert lrs[40] == 0.0 and lrs[60] == 0.0
+    # a run interrupted at step 70 of 60-80 resumes along that schedule, not a new one from 70
+    saved = {}
+
+    def keep_step_70(path, **state):
+        save_checkpoint(path, **state)
+        if state["step"] == 70:
+            saved.update(state)
+    monkeypatch.setattr(train, "save_checkpoint", keep_step_70)
+    train.main(train.Args(algo="bc", dataset=state, out=out, steps=80, resume=True, ckpt_every=10, **TINY))
+    assert read_checkpoint(out / "checkpoint.pt")["schedule_start"] == 60
+    save_checkpoint(out / "checkpoint.pt", **saved)
+    train.main(train.Args(algo="bc", dataset=state, out=out, steps=80, resume=True, **TINY))
+    ck = read_checkpoint(out / "checkpoint.pt")
+    assert ck["step"] == 80 and ck["schedule_start"] == 60 and ck["lr_scheduler"]["last_epoch"] == 20
 
 
 def test_unet_width_follows_the_action_size_and_resume_keeps_it(data, tmp_path):
