@@ -38,6 +38,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, fields, replace
@@ -117,6 +118,8 @@ class Args:
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
     train_steps: tuple[int, ...] = (4000, 5000, 6000)
+    """base policy training steps per iteration. Raised on an existing run, the first trained base it raises trains on
+    from its checkpoint and the stages after it rerun"""
     residual_algo: Literal["sac", "ppo"] = "sac"
     residual_steps: int = 30_000
     alpha: float = 0.1
@@ -182,6 +185,8 @@ class Stages:
             changed = {k: (old.get(k), v) for k, v in settings.items()
                        if k not in ("progress", "workers", "device", "restart") and old.get(k) != v
                        and (k in old or v != defaults.get(k))}
+            if set(changed) == {"train_steps"}:
+                self._train_longer(out, *changed.pop("train_steps"))
             if changed:
                 self._lock.close()
                 raise ValueError(f"{out} holds a run with other settings ("
@@ -191,6 +196,32 @@ class Stages:
         else:
             self.state = dict(settings=settings, stages={}, runs=1)
         self._save()
+
+    def _train_longer(self, out: Path, old: list[int], new: list[int]) -> None:
+        """--train-steps changed on this run: the first trained base whose steps changed trains on from its checkpoint
+        (agents.train gives the added steps their own warm-up and cosine) on the same D_i, and everything after it
+        (its evaluation, residual and rollouts, the later iterations) reruns from there."""
+        stages = self.state["stages"]
+        changed = [i for i in range(1, self.state["settings"]["iters"] + 1)
+                   if _per_iter(old, i) != _per_iter(new, i) and f"{i}.train" in stages]
+        self.state["settings"]["train_steps"] = new
+        if not changed:
+            return
+        i = changed[0]
+        trained = stages[f"{i}.train"]["result"]["step"]
+        if _per_iter(new, i) < trained:
+            self._lock.close()
+            raise ValueError(f"--train-steps: the base of iteration {i} in {out} has trained {trained} steps; it can "
+                             f"train longer, not shorter (pass --restart to discard the run, or choose another --out)")
+        names = list(stages)
+        for name in names[names.index(f"{i}.train"):]:
+            del stages[name]
+        for p in out.iterdir():  # what those stages wrote: the base of iteration i stays, to train on
+            m = re.fullmatch(r"(base_|residual_|rollouts_|D)(\d+)(\D.*)?", p.name)
+            if p.name.startswith("report.") or m and int(m.group(2)) >= i + (m.group(1) in ("base_", "D")):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        print(f"[flywheel] --train-steps {' '.join(map(str, new))}: the base of iteration {i} trains on from step "
+              f"{trained} to {_per_iter(new, i)}; the stages after it rerun")
 
     def _save(self) -> None:
         tmp = self.path.with_name(f"state.json.tmp{os.getpid()}")

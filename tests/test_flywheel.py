@@ -278,6 +278,31 @@ def test_quick_flywheel_two_hands(tmp_path):
     assert {"1.residual", "1.rollout", "2.eval"} <= set(stages) and all(v["run"] == 1 for v in stages.values())
 
 
+def test_more_train_steps_train_the_base_on_and_rerun_what_follows(tmp_path):
+    """--train-steps raised on a finished run: the first changed base keeps its checkpoint and D_i, everything after
+    its training is dropped (stages and files), and fewer steps than a base has trained is refused."""
+    names = ["0.seed"] + [f"{i}.{s}" for i in (1, 2, 3) for s in ("data", "train", "eval", "rollout")][:-1]
+    stages = {n: dict(result=dict(step=[4000, 5000, 6000][int(n[0]) - 1]) if n.endswith("train") else {},
+                      seconds=1.0, run=1) for n in names}
+    settings = dict(task="handover", iters=3, train_steps=[4000, 5000, 6000])
+    (tmp_path / "state.json").write_text(json.dumps(dict(settings=settings, stages=stages, runs=1)))
+    files = ["seed.hdf5", "D1.hdf5", "D2.hdf5", "D2.json", "D3.hdf5", "D3.hdf5.attempts.jsonl", "rollouts_1.hdf5",
+             "rollouts_2.hdf5", "rollouts_2_covered.hdf5", "report.md", "report.json"]
+    for f in files:
+        (tmp_path / f).write_text("x")
+    for d in ("base_1", "base_2", "base_3", "residual_2", "rollouts_2_covered.hdf5.episodes"):
+        (tmp_path / d).mkdir()
+    with pytest.raises(ValueError, match="iteration 2 .* has trained 5000 steps; it can train longer, not shorter"):
+        flywheel.Stages(tmp_path, dict(settings, train_steps=[4000, 4000, 6000]), restart=False)
+    st = flywheel.Stages(tmp_path, dict(settings, train_steps=[4000, 8000, 6000]), restart=False)
+    st._lock.close()
+    assert list(st.state["stages"]) == ["0.seed", "1.data", "1.train", "1.eval", "1.rollout", "2.data"]
+    assert st.state["settings"]["train_steps"] == [4000, 8000, 6000]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name not in (".lock", "state.json")) == [
+        "D1.hdf5", "D2.hdf5", "D2.json", "base_1", "base_2", "rollouts_1.hdf5", "seed.hdf5"]
+    assert json.loads((tmp_path / "state.json").read_text())["stages"] == st.state["stages"]
+
+
 def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path):
     flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)._lock.close()
     with pytest.raises(ValueError, match="iters was 2, now 3.*--restart"):
