@@ -160,6 +160,13 @@ def test_envs_and_poses_narrow_the_draw(seeds):
     assert {s.env_id for s in drawn} == set(envs) and {s.pose_id for s in drawn} == set(poses)
     everything = [attempt_scenario(space, "train", [src.object_id], 0, a)[0] for a in range(60)]
     assert len({s.pose_id for s in everything}) > 3
+    # many sources: each is drawn once per round of attempts, so none is left out, in an order that varies by round
+    sources = ["box_00", "box_01", "can_00", "box_00", "cup_00", "bottle_00", "box_02"]
+    rounds = [[attempt_scenario(space, "train", [], 3, a, sources)[2] for a in range(r * 7, r * 7 + 7)] for r in range(3)]
+    assert all(sorted(r) == list(range(7)) for r in rounds) and rounds[0] != rounds[1]
+    drawn = [attempt_scenario(space, "train", [], 3, a, sources) for a in range(7)]
+    assert all(s.object_id == sources[k] for s, _, k in drawn)
+    assert drawn == [attempt_scenario(space, "train", [], 3, a, sources) for a in range(7)]
 
 
 def test_bad_input_is_named(seeds, tmp_path):
