@@ -417,7 +417,6 @@ def attempt_scenario(space, split: str, objects: list[str], seed: int, attempt: 
         # replacement, 100 attempts from 33 sources never drew box_05's only rollout, leaving it out of the handover's D_2
         n = len(sources)
         src = int(np.random.default_rng([seed, attempt // n, n]).permutation(n)[attempt % n])
-    if sources:
         objects = [sources[src]]
     return _scenario(space, split, objects, rng, envs, poses), reset_seed, src
 
