@@ -239,7 +239,10 @@ def main(args: Args) -> dict:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, start = ck["step"], ck.get("schedule_start", 0)
-    sched = get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps, num_training_steps=args.steps - start)
+
+    def schedule(start: int):  # warm-up, then cosine to 0 at --steps
+        return get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps, num_training_steps=args.steps - start)
+    sched = schedule(start)
     if ck is not None:
         saved_lr = ck["optimizer"]["param_groups"][0]["lr"]
         if math.isclose(sched.lr_lambdas[0](step - start) * sched.base_lrs[0], saved_lr, rel_tol=1e-6, abs_tol=1e-12):
@@ -250,8 +253,7 @@ def main(args: Args) -> dict:
             # handover's 6000-step base) blew its loss up from 0.01 to 1.0 within 20 steps, because Adam's second
             # moments still held the tiny late-training gradients; a fresh warm-up lets them catch up (0.1 at worst)
             start = step
-            sched = get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps,
-                                  num_training_steps=args.steps - start)
+            sched = schedule(start)
             print(f"[train] --steps {args.steps} differs from the schedule {args.out / 'checkpoint.pt'} was trained "
                   f"on: steps {step}-{args.steps} get their own warm-up and cosine")
         ema.load_state_dict(ck["ema"])

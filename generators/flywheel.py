@@ -216,9 +216,12 @@ class Stages:
         names = list(stages)
         for name in names[names.index(f"{i}.train"):]:
             del stages[name]
-        for p in out.iterdir():  # what those stages wrote: the base of iteration i stays, to train on
+        # what those stages wrote: base_i and D_i stay (the base trains on, on the same data); from iteration i on,
+        # residual_j and rollouts_j go; after it, base_j and D_j
+        first_stale = dict(base_=i + 1, D=i + 1, residual_=i, rollouts_=i)
+        for p in out.iterdir():
             m = re.fullmatch(r"(base_|residual_|rollouts_|D)(\d+)(\D.*)?", p.name)
-            if p.name.startswith("report.") or m and int(m.group(2)) >= i + (m.group(1) in ("base_", "D")):
+            if p.name.startswith("report.") or (m and int(m.group(2)) >= first_stale[m.group(1)]):
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
         print(f"[flywheel] --train-steps {' '.join(map(str, new))}: the base of iteration {i} trains on from step "
               f"{trained} to {_per_iter(new, i)}; the stages after it rerun")
