@@ -186,15 +186,26 @@ def smooth_actions(actions: np.ndarray, segments: list[list[Segment]], sigma: fl
 
 
 GRASP_WINDOW = (-3, 3)  # steps around the grasp event averaged for its pose: one rollout step jitters
+HELD_STEPS = 6  # the handover's last steps, averaged for the receiver's grasp: success held it still for HOLD_STEPS
 
 
-def hand_grasp(ep: Episode, hand: int) -> tuple[np.ndarray, np.ndarray]:
-    """(4x4 wrist target in the object's frame, finger targets) of one hand at the grasp event, the step the object has
-    first risen `LIFTED` (`first_lifted`, as `label_phases`), averaged over `GRASP_WINDOW`."""
+def grasp_steps(ep: Episode, task: str) -> np.ndarray:
+    """The steps whose targets give a hand's grasp: `GRASP_WINDOW` around the step the object first rose `LIFTED` (it is
+    in the hand, as `label_phases` has it), or the handover's last `HELD_STEPS`. The handover's object starts in the air
+    on the giver's palm and need not rise (most successful rollouts never lift it 2 cm); a success ends with the
+    receiver alone holding it still."""
+    if task == "handover":
+        return np.arange(max(0, len(ep) - HELD_STEPS), len(ep))
     t = first_lifted(ep)
     if t is None:
         raise ValueError(f"demo in {ep.scenario} never lifts its object {LIFTED * 100:.0f} cm: it has no grasp")
-    ts = np.arange(max(0, t + GRASP_WINDOW[0]), min(len(ep), t + GRASP_WINDOW[1]))
+    return np.arange(max(0, t + GRASP_WINDOW[0]), min(len(ep), t + GRASP_WINDOW[1]))
+
+
+def hand_grasp(ep: Episode, hand: int, task: str = "grasp") -> tuple[np.ndarray, np.ndarray]:
+    """(4x4 wrist target in the object's frame, finger targets) of one hand at the grasp event, averaged over its
+    `grasp_steps`."""
+    ts = grasp_steps(ep, task)
     a = torch.as_tensor(ep.actions[ts, hand * HAND_DIM:(hand + 1) * HAND_DIM], dtype=torch.float64)
     rots = rot6d_to_matrix(a[:, 3:9]).numpy()
     rel = [np.linalg.inv(pose7_matrix(ep.datagen_info["obj_pose"][k])) @ pose_matrix(a[j, :3].numpy(), rots[j])
@@ -205,23 +216,27 @@ def hand_grasp(ep: Episode, hand: int) -> tuple[np.ndarray, np.ndarray]:
     return m, a[:, 9:].numpy().mean(axis=0)
 
 
-def graft_grasp(seed: Episode, rollout: Episode, task: str) -> Episode:
-    """The seed's motion with the rollout's grasp: every wrist target of each hand moved by one offset in the wrist's
-    frame, D = inv(K_seed) K_rollout (K: the wrist in the object's frame at the grasp event), so the hands come down onto
-    and carry the object the way the rollout held it; the finger targets shift toward the rollout's as they close.
+def graft_grasp(seed: Episode, rollout: Episode, task: str, robots: list[str]) -> Episode:
+    """The seed's motion with the rollout's grasp: every wrist target of each grasping hand moved by one offset in the
+    wrist's frame, D = inv(K_seed) K_rollout (K: the wrist in the object's frame at the grasp event), so the hands come
+    down onto and carry the object the way the rollout held it; the finger targets shift toward the rollout's as they
+    close. The handover's giver keeps the seed's motion: it holds the object out and lets go, relative to its own start.
 
     A policy's rollout brings a grasp that works on a new object, but as executed it also brings the policy's jitter,
     pauses and DDIM chunk seams, and a base trained on A_EP of those learns them back, worse each round. Grafted, the
     data keeps the rollout's object and grasp and the seed's clean timing (MimicGen's key poses on a scripted motion)."""
-    if task == "handover":
-        raise ValueError("graft_grasp needs one grasp event for every hand; the handover's receiver grasps when the "
-                         "giver lets go, so carry its rollouts as executed (--rollout-motion executed)")
     hands = seed.actions.shape[1] // HAND_DIM
-    if rollout.actions.shape[1] != seed.actions.shape[1]:
-        raise ValueError(f"seed and rollout actions differ: {seed.actions.shape[1]} vs {rollout.actions.shape[1]}")
+    if rollout.actions.shape[1] != seed.actions.shape[1] or len(robots) != hands:
+        raise ValueError(f"seed and rollout actions differ ({seed.actions.shape[1]} vs {rollout.actions.shape[1]}) or do "
+                         f"not match the {len(robots)} robots {robots}")
+    if seed.reset_options.get("giver") != rollout.reset_options.get("giver"):
+        raise ValueError(f"the seed's giver is {seed.reset_options.get('giver')!r} and the rollout's "
+                         f"{rollout.reset_options.get('giver')!r}: graft onto a seed with the same giver")
     actions = np.array(seed.actions, dtype=np.float64)
-    for k in range(hands):
-        (k_seed, f_seed), (k_roll, f_roll) = hand_grasp(seed, k), hand_grasp(rollout, k)
+    for k, role in enumerate(hand_roles(task, robots, seed.reset_options)):
+        if role == "giver":
+            continue
+        (k_seed, f_seed), (k_roll, f_roll) = hand_grasp(seed, k, task), hand_grasp(rollout, k, task)
         offset = np.linalg.inv(k_seed) @ k_roll
         cols = slice(k * HAND_DIM, (k + 1) * HAND_DIM)
         a = torch.as_tensor(actions[:, cols])

@@ -108,8 +108,9 @@ class Args:
     rollout_motion: Literal["executed", "seed"] | None = None
     """what A_EP carries from each successful rollout: its actions as `executed` (DexFlyWheel), or its grasp on the
     `seed` motion of its object's category (`augment.graft_grasp`: the seed's approach, closing and carrying, moved by
-    one offset so the hand holds the object as the rollout held it). Default: `seed` where it applies (grasp, lift and
-    pour, variants flywheel and no_residual: it beat `executed` at i = 3 on all three), else `executed`"""
+    one offset so the hand holds the object as the rollout held it; the handover's receiver as it held the object at
+    the end, the giver on the seed's motion). Applies to the variants flywheel and no_residual. Default: `seed` for
+    grasp, lift and pour (it beat `executed` at i = 3 on all three), `executed` for the handover"""
     cover: bool = False
     """D_i (i > 1) also carries the category seed onto each object of O_i that no kept rollout holds (as replay_only
     does), so the data spans all of O_i. Off: DexFlyWheel's D_(i+1) = A_EP(D_O^i), where an object the policy never
@@ -375,7 +376,8 @@ def graft_rollouts(rollouts: Path, seed_path: Path, task: str, out: Path) -> Pat
     seeds, eps, env_args = _seeds_and_rollouts(seed_path, rollouts)
     seed_objects = [Scenario.parse(s.scenario).object_id for s in seeds]
     return _write_sources(out, env_args, (
-        graft_grasp(seeds[source_for(Scenario.parse(ep.scenario).object_id, seed_objects, 0)], ep, task) for ep in eps))
+        graft_grasp(seeds[source_for(Scenario.parse(ep.scenario).object_id, seed_objects, 0)], ep, task,
+                    env_args["robot"]) for ep in eps))
 
 
 def cover_objects(rollouts: Path, seed_path: Path, objects: list[str], out: Path) -> tuple[Path, list[str]]:
@@ -425,8 +427,7 @@ def carry_rollouts(args: Args, out: Path, i: int, objects: list[str] = ()) -> di
 
 # ---------------------------------------------------------------------------------------------------------- the run
 def default_rollout_motion(task: str, variant: str) -> str:
-    """`seed` wherever a rollout's grasp can be grafted and A_EP carries rollouts; the handover's receiver grasps when
-    the giver lets go, which `augment.graft_grasp` cannot place."""
+    """`seed` where A_EP carries rollouts and grafting was measured to beat `executed` (grasp, lift and pour)."""
     return "seed" if task != "handover" and variant in ("flywheel", "no_residual") else "executed"
 
 
@@ -463,10 +464,9 @@ def main(args: Args) -> dict:
     if args.cover and args.variant not in ("flywheel", "no_residual"):
         raise ValueError(f"--cover fills in the objects A_EP(rollouts) misses: it applies to the variants flywheel and "
                          f"no_residual, not {args.variant}")
-    if args.rollout_motion == "seed" and default_rollout_motion(args.task, args.variant) != "seed":
+    if args.rollout_motion == "seed" and args.variant not in ("flywheel", "no_residual"):
         raise ValueError(f"--rollout-motion seed grafts each rollout's grasp onto the seed's motion before A_EP: it "
-                         f"applies to the variants flywheel and no_residual of grasp, lift and pour, not "
-                         f"{args.variant} of {args.task}")
+                         f"applies to the variants flywheel and no_residual, not {args.variant}")
     env_id = EXPERTS[args.task][0]
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
     for sc in args.seed_scenarios:

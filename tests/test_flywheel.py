@@ -130,7 +130,8 @@ def test_seed_share_carries_part_of_d_i_from_the_seed(tmp_path):
 def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     """--rollout-motion seed: a rollout that held the object 1.5 cm lower and turned 0.2 rad in the wrist gives the
     seed's motion moved by exactly that offset (the same grasp in the object's frame, the seed's timing), with the
-    rollout's object; A_EP carries the grafted demos; the handover is refused by name."""
+    rollout's object; A_EP carries the grafted demos. The handover's receiver is moved by its offset at the end, where
+    a success holds the object, and its giver keeps the seed's motion."""
     from dataclasses import replace
 
     from scipy.spatial.transform import Rotation
@@ -155,15 +156,37 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     moved = np.concatenate([m[:, :3, 3], matrix_to_rot6d(torch.as_tensor(m[:, :3, :3])).numpy(), can.actions[:, 9:]], 1)
     rollout = replace(can, actions=moved.astype(np.float32), scenario="can_01|studio-white-blue|p25")
 
-    grafted = graft_grasp(can, rollout, "grasp")
+    robots = ["floating_inspire_hand_right"]
+    grafted = graft_grasp(can, rollout, "grasp", robots)
     assert np.abs(grafted.actions[:, :9] - moved[:, :9]).max() < 1e-4  # the seed moved by the rollout's offset
     k_roll, f_roll = hand_grasp(rollout, 0)
     k_graft, f_graft = hand_grasp(grafted, 0)
     assert np.abs(k_graft - k_roll).max() < 1e-4 and np.abs(f_graft - f_roll).max() < 1e-4
     assert grafted.scenario == rollout.scenario and grafted.provenance["generator"] == "graft_grasp"
-    assert np.abs(graft_grasp(box, box, "grasp").actions - box.actions).max() < 1e-4  # its own grasp: the seed itself
-    with pytest.raises(ValueError, match="handover"):
-        graft_grasp(box, box, "handover")
+    assert np.abs(graft_grasp(box, box, "grasp", robots).actions - box.actions).max() < 1e-4  # its own grasp: the seed
+
+    seed.main(seed.Args(task="handover", scenarios=("can_00|studio-white-blue|p25",), out=tmp_path / "handover.hdf5"))
+    with open_dataset(tmp_path / "handover.hdf5") as f:
+        hseed = read_episode(f["data"][demo_names(f)[0]])
+        robots = json.loads(f["data"].attrs["env_args"])["robot"]
+    receiver = robots.index("floating_inspire_hand_left")  # the right hand gives by default
+    cols = slice(15 * receiver, 15 * receiver + 15)
+    a = torch.as_tensor(hseed.actions[:, cols], dtype=torch.float64)
+    m = np.tile(np.eye(4), (len(hseed), 1, 1))
+    m[:, :3, :3], m[:, :3, 3] = rot6d_to_matrix(a[:, 3:9]).numpy(), a[:, :3].numpy()
+    m = m @ offset
+    moved = np.array(hseed.actions)
+    moved[:, cols.start:cols.start + 9] = np.concatenate([m[:, :3, 3], matrix_to_rot6d(torch.as_tensor(m[:, :3, :3]))
+                                                          .numpy()], 1)
+    rollout = replace(hseed, actions=moved.astype(np.float32), scenario="can_01|studio-white-blue|p25")
+    grafted = graft_grasp(hseed, rollout, "handover", robots)
+    assert np.abs(grafted.actions[:, cols][:, :9] - moved[:, cols][:, :9]).max() < 1e-4
+    giver = slice(15 * (1 - receiver), 15 * (1 - receiver) + 15)
+    assert np.abs(grafted.actions[:, giver] - hseed.actions[:, giver]).max() < 1e-6  # the giver: the seed's own motion
+    k_roll, _ = hand_grasp(rollout, receiver, "handover")
+    assert np.abs(hand_grasp(grafted, receiver, "handover")[0] - k_roll).max() < 1e-4
+    with pytest.raises(ValueError, match="same giver"):
+        graft_grasp(hseed, replace(rollout, reset_options={"giver": "left"}), "handover", robots)
 
     shutil.copy(out / "seed.hdf5", out / "rollouts_1.hdf5")  # the seeds stand in for rollouts on box_02 and can_00
     args = flywheel.Args(task="grasp", rollout_motion="seed", trajectories=(2, 4), envs=(0,), poses=(0,),
@@ -175,7 +198,7 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     with open_dataset(out / "D2.hdf5") as f:
         sources = {json.loads(f["data"][n].attrs["provenance"])["source"].split(":")[0] for n in demo_names(f)}
     assert sources == {str(out / "rollouts_1_grafted.hdf5")}
-    with pytest.raises(ValueError, match="not replay_only of grasp"):
+    with pytest.raises(ValueError, match="no_residual, not replay_only"):
         flywheel.main(flywheel.Args(task="grasp", rollout_motion="seed", variant="replay_only", out=tmp_path / "x"))
     # the default where it applies; the run directory names the other motion
     assert [flywheel.default_rollout_motion(t, v) for t, v in (("grasp", "flywheel"), ("pour", "no_residual"),
