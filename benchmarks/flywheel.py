@@ -42,8 +42,8 @@ class Args:
     seed_share: float = 0.0
     """share of D_i (i > 1) carried from the seeds (generators.flywheel --seed-share); flywheel and no_residual only"""
     rollout_motion: Literal["executed", "seed"] | None = None
-    """what A_EP carries from each rollout (generators.flywheel --rollout-motion); default and `seed`: the grafted grasp
-    where it applies (flywheel and no_residual of grasp, lift and pour), else executed"""
+    """what A_EP carries from each rollout (generators.flywheel --rollout-motion) in the variants that carry rollouts
+    (flywheel and no_residual); default: the grafted grasp (`seed`)"""
     cover: bool = False
     """carry the seed onto the objects no kept rollout holds (generators.flywheel --cover); flywheel and no_residual
     only"""
@@ -79,10 +79,9 @@ def main(args: Args) -> dict:
     for task in args.tasks:
         for variant in args.variants:
             loop = variant in ("flywheel", "no_residual")  # the variants that carry rollouts
-            graftable = flywheel.default_rollout_motion(task, variant) == "seed"
             run = flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
                                 seed_scenarios=args.seed_scenarios, seed_share=args.seed_share if loop else 0.0,
-                                rollout_motion=args.rollout_motion if graftable else None,
+                                rollout_motion=args.rollout_motion if loop else None,
                                 cover=args.cover and loop)
             rep = flywheel.main(run)
             name = f"{task}_{variant}" + flywheel.run_suffix(run)

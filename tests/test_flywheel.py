@@ -202,10 +202,11 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
         flywheel.main(flywheel.Args(task="grasp", rollout_motion="seed", variant="replay_only", out=tmp_path / "x"))
     # the default where it applies; the run directory names the other motion
     assert [flywheel.default_rollout_motion(t, v) for t, v in (("grasp", "flywheel"), ("pour", "no_residual"),
-            ("lift", "replay_only"), ("handover", "flywheel"))] == ["seed", "seed", "executed", "executed"]
+            ("lift", "replay_only"), ("handover", "no_residual"))] == ["seed", "seed", "executed", "seed"]
     assert flywheel.run_suffix(flywheel.Args(task="lift")) == ""
     assert flywheel.run_suffix(flywheel.Args(task="lift", rollout_motion="executed")) == "_executedmotion"
-    assert flywheel.run_suffix(flywheel.Args(task="handover", rollout_motion="executed")) == ""
+    assert flywheel.run_suffix(flywheel.Args(task="handover", rollout_motion="executed")) == "_executedmotion"
+    assert flywheel.run_suffix(flywheel.Args(task="handover", variant="replay_only")) == ""
 
 
 def test_cover_carries_the_category_seed_onto_objects_no_rollout_holds(tmp_path):
