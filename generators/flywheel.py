@@ -13,7 +13,7 @@ O_1 is then their objects and O_2 their categories, and A_EP carries each seed o
              poses with its own object (`--trajectories`: 20 / 100 / 500; `--smooth` low-passes them first;
              each rollout's grasp is carried on its category seed's motion (`--rollout-motion seed`, the default;
              `executed`: the rollout's own actions, DexFlyWheel's rule); `--cover` also carries the seed onto each
-             object of O_i that no kept rollout holds or whose rollouts A_EP carried nowhere);
+             object of O_i that no kept rollout holds);
 2. train:    the diffusion base policy on D_i;
 3. residual: residual RL on the frozen base over O_(i+1) in the seed's environment and pose, where the rollouts go
              (the last iteration: every train object, environment and pose), with SAC or PPO and progressive
@@ -113,7 +113,7 @@ class Args:
     it beat `executed` at i = 3 on all four tasks (the handover from four seeds: 90% on T_OEP against 25%)"""
     cover: bool = False
     """D_i (i > 1) also carries the category seed onto each object of O_i that no kept rollout holds (as replay_only
-    does), and after A_EP onto each object none of whose sources A_EP carried, so the data spans all of O_i. Off: DexFlyWheel's D_(i+1) = A_EP(D_O^i), where an object the policy never
+    does), so the data spans all of O_i. Off: DexFlyWheel's D_(i+1) = A_EP(D_O^i), where an object the policy never
     grasps (the pour's largest mugs: 0 of 12 rollouts) stays out of the data for good"""
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
@@ -380,30 +380,27 @@ def graft_rollouts(rollouts: Path, seed_path: Path, task: str, out: Path) -> Pat
                     env_args["robot"]) for ep in eps))
 
 
-def _seed_on(seeds: list[Episode], obj: str) -> Episode:
-    """`obj`'s category seed relabelled onto it: A_EP then carries the seed onto that object, as replay_only does."""
+def cover_objects(rollouts: Path, seed_path: Path, objects: list[str], out: Path) -> tuple[Path, list[str]]:
+    """`out`: the rollouts' demos, then for each of `objects` that no rollout holds its category seed's demo relabelled
+    onto it (A_EP then carries the seed onto that object, as replay_only does). Returns it and those objects."""
     from generators.augment import source_for
 
-    s = seeds[source_for(obj, [Scenario.parse(x.scenario).object_id for x in seeds], 0)]
-    sc = Scenario.parse(s.scenario)
-    return replace(s, scenario=str(Scenario(obj, sc.env_id, sc.pose_id)),
-                   provenance=dict(generator="cover", seed=s.provenance, seed_scenario=s.scenario))
-
-
-def cover_objects(rollouts: Path, seed_path: Path, objects: list[str], out: Path) -> tuple[Path, list[str]]:
-    """`out`: the rollouts' demos, then for each of `objects` that no rollout holds its category seed relabelled onto
-    it (`_seed_on`). Returns it and those objects."""
     seeds, eps, env_args = _seeds_and_rollouts(seed_path, rollouts)
     held = {Scenario.parse(ep.scenario).object_id for ep in eps}
     missing = [o for o in objects if o not in held]
-    return _write_sources(out, env_args, [*eps, *(_seed_on(seeds, o) for o in missing)]), missing
+    seed_objects = [Scenario.parse(s.scenario).object_id for s in seeds]
+
+    def relabelled(o: str) -> Episode:
+        s = seeds[source_for(o, seed_objects, 0)]
+        sc = Scenario.parse(s.scenario)
+        return replace(s, scenario=str(Scenario(o, sc.env_id, sc.pose_id)),
+                       provenance=dict(generator="cover", seed=s.provenance, seed_scenario=s.scenario))
+    return _write_sources(out, env_args, [*eps, *map(relabelled, missing)]), missing
 
 
 def carry_rollouts(args: Args, out: Path, i: int, objects: list[str] = ()) -> dict:
-    """D_i (i > 1) = A_EP(rollouts_(i-1)), with `seed_share` of it carried from `out/seed.hdf5` onto O_i instead.
-    With `--cover` the seed stands in for each of `objects` (O_i) that no rollout holds, and once more, after A_EP,
-    for each object none of whose sources A_EP carried (a rollout that works in its own scene and nowhere else):
-    those get their share of D_i, n / |O_i| demos each, carried from the seed."""
+    """D_i (i > 1) = A_EP(rollouts_(i-1)), with `seed_share` of it carried from `out/seed.hdf5` onto O_i instead;
+    with `--cover`, the seed stands in for each of `objects` (O_i) that no rollout holds."""
     rollouts = out / f"rollouts_{i - 1}.hdf5"
     if args.rollout_motion == "seed":
         rollouts = graft_rollouts(rollouts, out / "seed.hdf5", args.task, out / f"rollouts_{i - 1}_grafted.hdf5")
@@ -412,8 +409,8 @@ def carry_rollouts(args: Args, out: Path, i: int, objects: list[str] = ()) -> di
         rollouts, missing = cover_objects(rollouts, out / "seed.hdf5", list(objects),
                                           out / f"rollouts_{i - 1}_covered.hdf5")
         covered = dict(seed_objects=missing)
-    if not args.seed_share and not args.cover:
-        return carry(args, out, i, rollouts, "source")
+    if not args.seed_share:
+        return dict(carry(args, out, i, rollouts, "source"), **covered)
     n = _per_iter(args.trajectories, i)
     n_seed = round(args.seed_share * n)
     parts = {}
@@ -422,16 +419,6 @@ def carry_rollouts(args: Args, out: Path, i: int, objects: list[str] = ()) -> di
     if n_seed:
         parts["seed"] = carry(args, out, i, out / "seed.hdf5", pool_mode(i), n_seed,
                               out / f"D{i}_seed.hdf5")
-    if args.cover:
-        carried = {o for p in parts.values() for o in p["object_ids"]}
-        uncarried = [o for o in objects if o not in carried]
-        covered["recovered_objects"] = uncarried
-        if uncarried:
-            seeds, _, env_args = _seeds_and_rollouts(out / "seed.hdf5", rollouts)
-            src = _write_sources(out / f"rollouts_{i - 1}_recovered.hdf5", env_args,
-                                 [_seed_on(seeds, o) for o in uncarried])
-            parts["recovered"] = carry(args, out, i, src, "source", max(1, round(n / len(objects))) * len(uncarried),
-                                       out / f"D{i}_recovered.hdf5")
     path = merge_datasets([Path(p["path"]) for p in parts.values()], out / f"D{i}.hdf5")
     cov, attempts = coverage(path), sum(p["attempts"] for p in parts.values())
     return dict(path=str(path), generation_success=round(cov["trajectories"] / max(1, attempts), 4),
@@ -613,9 +600,6 @@ def _sr(e: dict, name: str, residual: bool) -> str:
     return s
 
 
-PART_SOURCES = dict(recovered="seed onto objects none of whose sources A_EP carried")
-
-
 def write_report(out: Path, report: dict) -> None:
     its = report["iterations"]
     residual = report["variant"] in ("flywheel", "no_aep")
@@ -636,15 +620,11 @@ def write_report(out: Path, report: dict) -> None:
     for it in its:
         if it["data"].get("parts"):
             lines.append(f"- D_{it['iteration']}: " + ", ".join(
-                f"{p['trajectories']} carried from the {PART_SOURCES.get(k, k)} ({p['objects']} objects)"
-                for k, p in it["data"]["parts"].items()))
+                f"{p['trajectories']} carried from the {k} ({p['objects']} objects)" for k, p in it["data"]["parts"].items()))
         if "seed_objects" in it["data"]:
             missed = it["data"]["seed_objects"]
             lines.append(f"- D_{it['iteration']}: {len(missed)} objects of O_{it['iteration']} held by no kept rollout, "
                          "carried from their category seed (--cover)" + (": " + ", ".join(missed) if missed else ""))
-        if it["data"].get("recovered_objects"):
-            lines.append(f"- D_{it['iteration']}: A_EP carried no source of " + ", ".join(it["data"]["recovered_objects"])
-                         + "; their category seed was carried onto them after it (--cover)")
         v = (it.get("residual") or {}).get("validation")
         if v:
             lines.append(f"- iteration {it['iteration']} residual: alpha {v['chosen']:g} kept on validation ("
