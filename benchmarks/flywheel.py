@@ -78,7 +78,7 @@ def main(args: Args) -> dict:
     runs: dict = json.loads(summary.read_text())["runs"] if summary.exists() else {}
     for task in args.tasks:
         for variant in args.variants:
-            loop = variant in ("flywheel", "no_residual")  # the variants that carry rollouts
+            loop = variant in flywheel.CARRY_ROLLOUTS
             run = flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
                                 seed_scenarios=args.seed_scenarios, seed_share=args.seed_share if loop else 0.0,
                                 rollout_motion=args.rollout_motion if loop else None,

@@ -56,6 +56,7 @@ from generators.augment import object_pool, slip_rejection
 from generators.dataset import DatasetWriter, Episode, demo_names, merge_datasets, open_dataset, read_episode
 
 VARIANTS = ("flywheel", "replay_only", "no_residual", "no_aep")
+CARRY_ROLLOUTS = ("flywheel", "no_residual")  # the variants whose D_i (i > 1) is A_EP of the last rollouts
 # A carry that slides in the fingers is a poor demo (grasp). The limit only fits where the seed itself holds still: the
 # lift's object rests on two flat palms and slides in every successful lift (median 16 mm at i = 2: a 1 cm limit kept 14
 # of 52 successes and none of the pots), and the pour's scripted seed slides its mug 43 mm in the hand as it tilts (a 1 cm
@@ -428,7 +429,7 @@ def carry_rollouts(args: Args, out: Path, i: int, objects: list[str] = ()) -> di
 # ---------------------------------------------------------------------------------------------------------- the run
 def default_rollout_motion(task: str, variant: str) -> str:
     """`seed` where A_EP carries rollouts (it beat `executed` on every task), else `executed`."""
-    return "seed" if variant in ("flywheel", "no_residual") else "executed"
+    return "seed" if variant in CARRY_ROLLOUTS else "executed"
 
 
 def run_suffix(args: Args) -> str:
@@ -458,13 +459,13 @@ def main(args: Args) -> dict:
         raise ValueError(f"--iters must be at least 1, got {args.iters}")
     if not 0.0 <= args.seed_share < 1.0:
         raise ValueError(f"--seed-share must be in [0, 1), got {args.seed_share} (all from the seed: --variant replay_only)")
-    if args.seed_share and args.variant not in ("flywheel", "no_residual"):
+    if args.seed_share and args.variant not in CARRY_ROLLOUTS:
         raise ValueError(f"--seed-share mixes seed carries into A_EP(rollouts): it applies to the variants flywheel "
                          f"and no_residual, not {args.variant}")
-    if args.cover and args.variant not in ("flywheel", "no_residual"):
+    if args.cover and args.variant not in CARRY_ROLLOUTS:
         raise ValueError(f"--cover fills in the objects A_EP(rollouts) misses: it applies to the variants flywheel and "
                          f"no_residual, not {args.variant}")
-    if args.rollout_motion == "seed" and args.variant not in ("flywheel", "no_residual"):
+    if args.rollout_motion == "seed" and args.variant not in CARRY_ROLLOUTS:
         raise ValueError(f"--rollout-motion seed grafts each rollout's grasp onto the seed's motion before A_EP: it "
                          f"applies to the variants flywheel and no_residual, not {args.variant}")
     env_id = EXPERTS[args.task][0]

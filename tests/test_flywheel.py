@@ -138,7 +138,7 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
 
     from dexenvs.robots import matrix_to_rot6d, rot6d_to_matrix
     from generators import seed
-    from generators.augment import graft_grasp, hand_grasp
+    from generators.augment import HAND_DIM, graft_grasp, hand_grasp
     from generators.dataset import read_episode
 
     out = tmp_path / "run"
@@ -149,11 +149,19 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     offset = np.eye(4)
     offset[:3, :3] = Rotation.from_rotvec([0.0, 0.2, 0.0]).as_matrix()
     offset[:3, 3] = [0.0, -0.015, 0.0]
-    a = torch.as_tensor(can.actions, dtype=torch.float64)
-    m = np.tile(np.eye(4), (len(can), 1, 1))
-    m[:, :3, :3], m[:, :3, 3] = rot6d_to_matrix(a[:, 3:9]).numpy(), a[:, :3].numpy()
-    m = m @ offset
-    moved = np.concatenate([m[:, :3, 3], matrix_to_rot6d(torch.as_tensor(m[:, :3, :3])).numpy(), can.actions[:, 9:]], 1)
+
+    def move_wrist(actions: np.ndarray, hand: int) -> np.ndarray:
+        """`actions` with one hand's wrist targets moved by `offset` in the wrist's frame."""
+        cols = slice(HAND_DIM * hand, HAND_DIM * hand + 9)
+        a = torch.as_tensor(actions[:, cols], dtype=torch.float64)
+        m = np.tile(np.eye(4), (len(actions), 1, 1))
+        m[:, :3, :3], m[:, :3, 3] = rot6d_to_matrix(a[:, 3:9]).numpy(), a[:, :3].numpy()
+        m = m @ offset
+        out = np.array(actions)
+        out[:, cols] = np.concatenate([m[:, :3, 3], matrix_to_rot6d(torch.as_tensor(m[:, :3, :3])).numpy()], 1)
+        return out
+
+    moved = move_wrist(can.actions, 0)
     rollout = replace(can, actions=moved.astype(np.float32), scenario="can_01|studio-white-blue|p25")
 
     robots = ["floating_inspire_hand_right"]
@@ -170,18 +178,12 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
         hseed = read_episode(f["data"][demo_names(f)[0]])
         robots = json.loads(f["data"].attrs["env_args"])["robot"]
     receiver = robots.index("floating_inspire_hand_left")  # the right hand gives by default
-    cols = slice(15 * receiver, 15 * receiver + 15)
-    a = torch.as_tensor(hseed.actions[:, cols], dtype=torch.float64)
-    m = np.tile(np.eye(4), (len(hseed), 1, 1))
-    m[:, :3, :3], m[:, :3, 3] = rot6d_to_matrix(a[:, 3:9]).numpy(), a[:, :3].numpy()
-    m = m @ offset
-    moved = np.array(hseed.actions)
-    moved[:, cols.start:cols.start + 9] = np.concatenate([m[:, :3, 3], matrix_to_rot6d(torch.as_tensor(m[:, :3, :3]))
-                                                          .numpy()], 1)
+    cols = slice(HAND_DIM * receiver, HAND_DIM * (receiver + 1))
+    moved = move_wrist(hseed.actions, receiver)
     rollout = replace(hseed, actions=moved.astype(np.float32), scenario="can_01|studio-white-blue|p25")
     grafted = graft_grasp(hseed, rollout, "handover", robots)
     assert np.abs(grafted.actions[:, cols][:, :9] - moved[:, cols][:, :9]).max() < 1e-4
-    giver = slice(15 * (1 - receiver), 15 * (1 - receiver) + 15)
+    giver = slice(HAND_DIM * (1 - receiver), HAND_DIM * (2 - receiver))
     assert np.abs(grafted.actions[:, giver] - hseed.actions[:, giver]).max() < 1e-6  # the giver: the seed's own motion
     k_roll, _ = hand_grasp(rollout, receiver, "handover")
     assert np.abs(hand_grasp(grafted, receiver, "handover")[0] - k_roll).max() < 1e-4
