@@ -68,6 +68,12 @@ MAX_SLIP = dict(grasp=0.01, pour=0.0, handover=0.01, lift=0.0)
 QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=(3000, 3000, 3000), residual_steps=1500,
              residual_val_episodes=4, eval_seeds=2, eval_episodes=2, envs=(0,), poses=(0,), max_slip=0.0)
 
+# base training steps per iteration. The grasp's and the pour's i = 3 bases gained from 12,000 steps over 6,000 (T_OEP
+# over 120 episodes: grasp 48 -> 59%, pour 57 -> 73%); the lift's and the handover's larger networks (two hands: 4.7M
+# parameters against 1.3-1.4M) take 2.6x as long a step, their 6,000-step bases reach 93% and 87%, and the
+# handover's trained on to 12,000 did not gain (27.5% against 25%, on its executed-action data)
+TRAIN_STEPS = dict(grasp=(4000, 5000, 12000), pour=(4000, 5000, 12000), lift=(4000, 5000, 6000),
+                   handover=(4000, 5000, 6000))
 # what a run made before a setting existed did, where that is not the setting's default: such a run resumes only with it
 BEFORE_SETTING = dict(rollout_motion="executed")
 
@@ -119,9 +125,10 @@ class Args:
     rollouts: int = 30
     """successful combined-policy rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     base_algo: Literal["diffusion", "bc"] = "diffusion"
-    train_steps: tuple[int, ...] = (4000, 5000, 6000)
-    """base policy training steps per iteration. Raised on an existing run, the first trained base it raises trains on
-    from its checkpoint and the stages after it rerun"""
+    train_steps: tuple[int, ...] | None = None
+    """base policy training steps per iteration (default TRAIN_STEPS[task]; a run resumed without it keeps its own).
+    Raised on an existing run, the first trained base it raises trains on from its checkpoint and the stages after it
+    rerun"""
     residual_algo: Literal["sac", "ppo"] = "sac"
     residual_steps: int = 30_000
     alpha: float = 0.1
@@ -432,6 +439,17 @@ def default_rollout_motion(task: str, variant: str) -> str:
     return "seed" if variant in CARRY_ROLLOUTS else "executed"
 
 
+def resolve_train_steps(args: Args, out: Path) -> tuple[int, ...]:
+    """--train-steps as given; else the steps the run in `out` started with (its default may have moved since: resuming
+    must not train its bases on), else TRAIN_STEPS[task]."""
+    if args.train_steps is not None:
+        return tuple(args.train_steps)
+    state = out / "state.json"
+    if state.exists() and not args.restart:
+        return tuple(json.loads(state.read_text())["settings"]["train_steps"])
+    return TRAIN_STEPS[args.task]
+
+
 def run_suffix(args: Args) -> str:
     """What sets a run apart from the default in its directory's name: its seeds, seed share, rollout motion, the quick
     preset."""
@@ -476,6 +494,7 @@ def main(args: Args) -> dict:
                              f"{space.train_objects}")
     out = args.out or Path("runs/flywheel") / (args.task + ("" if args.variant == "flywheel" else f"_{args.variant}")
                                                + run_suffix(args))
+    args = replace(args, train_steps=resolve_train_steps(args, out))
     settings = {f.name: (str(v) if isinstance(v := getattr(args, f.name), Path) else v) for f in fields(args)}
     for k in ("trajectories", "train_steps", "envs", "poses", "seed_scenarios"):
         settings[k] = list(getattr(args, k))

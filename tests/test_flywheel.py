@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -329,6 +330,18 @@ def test_more_train_steps_train_the_base_on_and_rerun_what_follows(tmp_path):
     assert json.loads((tmp_path / "state.json").read_text())["stages"] == st.state["stages"]
 
 
+def test_train_steps_default_per_task_and_a_resumed_run_keeps_its_own(tmp_path):
+    """The task's default for a new run; a run started under an older default resumes with its own steps (a moved
+    default must not train its bases on); --restart and an explicit --train-steps take theirs."""
+    args = flywheel.Args(task="grasp")
+    assert flywheel.resolve_train_steps(args, tmp_path) == flywheel.TRAIN_STEPS["grasp"] == (4000, 5000, 12000)
+    assert flywheel.resolve_train_steps(flywheel.Args(task="lift"), tmp_path) == (4000, 5000, 6000)
+    (tmp_path / "state.json").write_text(json.dumps(dict(settings=dict(train_steps=[4000, 5000, 6000]))))
+    assert flywheel.resolve_train_steps(args, tmp_path) == (4000, 5000, 6000)
+    assert flywheel.resolve_train_steps(replace(args, restart=True), tmp_path) == (4000, 5000, 12000)
+    assert flywheel.resolve_train_steps(replace(args, train_steps=(100, 200)), tmp_path) == (100, 200)
+
+
 def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path):
     flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)._lock.close()
     with pytest.raises(ValueError, match="iters was 2, now 3.*--restart"):
@@ -351,3 +364,12 @@ def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path
         flywheel.main(flywheel.Args(task="grasp", variant="no_aep", seed_share=0.5, out=tmp_path / "x"))
     with pytest.raises(ValueError, match="seeds come from the train split; its objects are"):
         flywheel.main(flywheel.Args(task="lift", seed_scenarios=("tray_03|studio-white-blue|p25",), out=tmp_path / "x"))
+
+
+def test_reeval_names_the_iterations_a_run_has_evaluated(tmp_path):
+    from benchmarks import flywheel_reeval
+
+    stages = {"1.eval": {}, "2.eval": {}, "3.data": {}}
+    (tmp_path / "state.json").write_text(json.dumps(dict(settings=dict(task="grasp"), stages=stages)))
+    with pytest.raises(ValueError, match=r"has not evaluated iteration 3; its evaluated iterations: \[1, 2\]"):
+        flywheel_reeval.reevaluate(tmp_path, 3, rounds=1, workers=1)

@@ -1,0 +1,88 @@
+"""How much of a flywheel run's T_OEP figure is evaluation noise? Plays each run's base again on the same held-out
+configurations under further evaluation seeds, and prints the runs side by side.
+
+    python -m benchmarks.flywheel_reeval runs/flywheel/pour_no_residual_2seeds_cover2 \
+        runs/flywheel/pour_no_residual_2seeds_cover2_12k --rounds 2
+
+A run's T_OEP is 5 seeds x 8 episodes, one per held-out configuration; its standard deviation over the seeds is 6-21
+points. Each round here plays the same 40 configurations with the next 5 seeds (seeds the run's own evaluation never
+played: other initial states and sampling noise), and the figure to compare is the mean over the run's episodes and the
+rounds' together. Results join benchmarks/results/flywheel_reeval.json, one entry per run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tyro
+from mani_skill.utils.registration import REGISTERED_ENVS
+
+from agents import evaluate as ev
+from dexenvs.experts import EXPERTS
+
+RESULTS = Path(__file__).parent / "results" / "flywheel_reeval.json"
+
+
+@dataclass
+class Args:
+    runs: tuple[Path, ...]
+    """flywheel run directories (generators.flywheel --out)"""
+    iteration: int = 3
+    """whose base to play: base_<iteration>, against the run's own <iteration>.eval"""
+    rounds: int = 2
+    """further evaluations, each as many seeds and episodes as the run's own"""
+    workers: int = 2
+    out: Path = RESULTS
+
+
+def reevaluate(run: Path, iteration: int, rounds: int, workers: int) -> dict:
+    state = json.loads((run / "state.json").read_text())
+    settings, stages = state["settings"], state["stages"]
+    if f"{iteration}.eval" not in stages:
+        done = sorted(int(k.split(".")[0]) for k in stages if k.endswith(".eval"))
+        raise ValueError(f"{run} has not evaluated iteration {iteration}; its evaluated iterations: {done}")
+    env_id = EXPERTS[settings["task"]][0]
+    # the flywheel's own T_OEP list and order, so each seed plays the configurations it played there
+    scenarios = [str(s) for s in REGISTERED_ENVS[env_id].cls.scenario_space().scenarios("test_oep")]
+    seeds, episodes = settings["eval_seeds"], settings["eval_episodes"]
+    own = stages[f"{iteration}.eval"]["result"]["T_OEP/base"]
+    per_round = [dict(first_seed=0, mean=own["mean"], std=own["std"], episodes=own["episodes"])]
+    for r in range(1, rounds + 1):
+        s = ev.evaluate(run / f"base_{iteration}" / "checkpoint.pt", env_id, "train", seeds, episodes, workers,
+                        scenarios=scenarios, first_seed=r * seeds)
+        per_round.append(dict(first_seed=r * seeds, mean=s["success_mean"], std=s["success_std"],
+                              episodes=s["episodes"], per_scenario={k: v["success"] for k, v in s["per_scenario"].items()}))
+        print(f"[reeval] {run.name} round {r}: {s['success_mean']:.1%} ± {s['success_std']:.1%} ({s['seconds']:.0f} s)")
+    n = sum(p["episodes"] for p in per_round)
+    mean = sum(p["mean"] * p["episodes"] for p in per_round) / n
+    return dict(task=settings["task"], iteration=iteration, train_steps=settings["train_steps"], rounds=per_round,
+                mean=mean, episodes=n, round_spread=float(np.ptp([p["mean"] for p in per_round])))
+
+
+def main(args: Args) -> dict:
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    rows = []
+    for run in args.runs:
+        r = reevaluate(run, args.iteration, args.rounds, args.workers)
+        results[run.name] = r
+        rows.append((run.name, r))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(args.out)  # each finished run is kept if a later one is interrupted
+    print(f"\n| run | i = {args.iteration} steps | own T_OEP (40) | "
+          + " | ".join(f"round {k}" for k in range(1, args.rounds + 1)) + " | all episodes |")
+    print("|---|---|---|" + "---|" * args.rounds + "---|")
+    for name, r in rows:
+        steps = r["train_steps"][min(args.iteration, len(r["train_steps"])) - 1]
+        print(f"| {name} | {steps} | " + " | ".join(f"{p['mean']:.1%}" for p in r["rounds"])
+              + f" | **{r['mean']:.1%}** ({r['episodes']}) |")
+    print(f"[reeval] wrote {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
