@@ -28,7 +28,7 @@ RESULTS = Path(__file__).parent / "results" / "flywheel_reeval.json"
 
 @dataclass
 class Args:
-    runs: tuple[Path, ...]
+    runs: tyro.conf.Positional[tuple[Path, ...]]
     """flywheel run directories (generators.flywheel --out)"""
     iteration: int = 3
     """whose base to play: base_<iteration>, against the run's own <iteration>.eval"""
