@@ -69,9 +69,9 @@ QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=
              residual_val_episodes=4, eval_seeds=2, eval_episodes=2, envs=(0,), poses=(0,), max_slip=0.0)
 
 # base training steps per iteration. The grasp's and the pour's i = 3 bases gained from 12,000 steps over 6,000 (T_OEP
-# over 120 episodes: grasp 48 -> 59%, pour 57 -> 73%); the lift's and the handover's larger networks (two hands: 4.7M
-# parameters against 1.3-1.4M) take 2.6x as long a step, their 6,000-step bases reach 93% and 87%, and the
-# handover's trained on to 12,000 did not gain (27.5% against 25%, on its executed-action data)
+# over 120 episodes, benchmarks.flywheel_reeval: grasp 49 -> 68%, pour 57 -> 76%); the lift's and the handover's larger
+# networks (two hands: 4.7M parameters against 1.3-1.4M) take 2.6x as long a step, their 6,000-step bases reach 95% and
+# 87.5%, and the handover's trained on to 12,000 did not gain (27.5% against 25%, on its executed-action data)
 TRAIN_STEPS = dict(grasp=(4000, 5000, 12000), pour=(4000, 5000, 12000), lift=(4000, 5000, 6000),
                    handover=(4000, 5000, 6000))
 # what a run made before a setting existed did, where that is not the setting's default: such a run resumes only with it
