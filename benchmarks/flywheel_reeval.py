@@ -22,6 +22,7 @@ from mani_skill.utils.registration import REGISTERED_ENVS
 
 from agents import evaluate as ev
 from dexenvs.experts import EXPERTS
+from generators.flywheel import _per_iter
 
 RESULTS = Path(__file__).parent / "results" / "flywheel_reeval.json"
 
@@ -77,8 +78,7 @@ def main(args: Args) -> dict:
           + " | ".join(f"round {k}" for k in range(1, args.rounds + 1)) + " | all episodes |")
     print("|---|---|---|" + "---|" * args.rounds + "---|")
     for name, r in rows:
-        steps = r["train_steps"][min(args.iteration, len(r["train_steps"])) - 1]
-        print(f"| {name} | {steps} | " + " | ".join(f"{p['mean']:.1%}" for p in r["rounds"])
+        print(f"| {name} | {_per_iter(r['train_steps'], args.iteration)} | " + " | ".join(f"{p['mean']:.1%}" for p in r["rounds"])
               + f" | **{r['mean']:.1%}** ({r['episodes']}) |")
     print(f"[reeval] wrote {args.out}")
     return results
