@@ -2,8 +2,8 @@
 from the seed), side by side, with wall time per stage.
 
     python -m benchmarks.flywheel [--tasks grasp pour lift handover] [--variants flywheel replay_only] [--quick]
-        [--seed-scenarios SCENARIO ...]   (one task: start from several seeds, e.g. one per category)
-        [--rollout-motion executed|seed] [--cover]
+        [--seed-scenarios SCENARIO ... | draw]   (one task; default: the task's own, one per category)
+        [--rollout-motion executed|seed] [--cover True|False]
 
 Each run is `python -m generators.flywheel` in its own directory under runs/flywheel/ (resumable: rerunning continues
 interrupted runs). Copies each run's report.md / report.png / report.json to benchmarks/results/flywheel/<task>_<variant>/
@@ -37,16 +37,17 @@ class Args:
     variants: list[Variant] = field(default_factory=lambda: ["flywheel", "replay_only"])
     quick: bool = False
     iters: int = 3
-    seed_scenarios: tuple[str, ...] = ()
-    """start from one seed per scenario (generators.flywheel --seed-scenarios); needs a single --tasks"""
+    seed_scenarios: tuple[str, ...] | None = None
+    """start from one seed per scenario (generators.flywheel --seed-scenarios; default: SEED_SCENARIOS[task]); needs a
+    single --tasks"""
     seed_share: float = 0.0
     """share of D_i (i > 1) carried from the seeds (generators.flywheel --seed-share); flywheel and no_residual only"""
     rollout_motion: Literal["executed", "seed"] | None = None
     """what A_EP carries from each rollout (generators.flywheel --rollout-motion) in the variants that carry rollouts
     (flywheel and no_residual); default: the grafted grasp (`seed`)"""
-    cover: bool = False
-    """carry the seed onto the objects no kept rollout holds (generators.flywheel --cover); flywheel and no_residual
-    only"""
+    cover: bool | None = None
+    """carry the seed onto the objects no kept rollout holds (generators.flywheel --cover; default: COVER[task]);
+    flywheel and no_residual only"""
 
 
 def _summary(rep: dict) -> dict:
@@ -82,7 +83,7 @@ def main(args: Args) -> dict:
             run = flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
                                 seed_scenarios=args.seed_scenarios, seed_share=args.seed_share if loop else 0.0,
                                 rollout_motion=args.rollout_motion if loop else None,
-                                cover=args.cover and loop)
+                                cover=args.cover if loop else None)
             rep = flywheel.main(run)
             name = f"{task}_{variant}" + flywheel.run_suffix(run)
             dst = RESULTS / "flywheel" / name

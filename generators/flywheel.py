@@ -1,19 +1,20 @@
 """The self-improving data flywheel (DexFlyWheel sec. 4-5) on dexsuite's envs, generators and agents:
 
     python -m generators.flywheel --task handover --iters 3 [--quick] [--variant flywheel|replay_only|no_residual|no_aep]
-        [--seed-scenarios SCENARIO ...]
+        [--seed-scenarios SCENARIO ... | draw] [--cover True|False]
 
-Warm-up: the task's seed demo -> A_EP (environment and pose variation, the seed's object) -> D_1. The environments
-and poses A_EP draws from widen every iteration (`--envs`, `--poses`: C_aug^i), as DexFlyWheel's do.
-Iteration i = 1..iters, over object sets O_1 (the seed's object) c O_2 (its category: similar shapes) c O_3 (every
-training object of the task: diverse shapes and physical properties). `--seed-scenarios` starts from several seeds
-instead, e.g. one per category where one seed's carried motion cannot reach another's (the lift's wide box and tray):
-O_1 is then their objects and O_2 their categories, and A_EP carries each seed onto its own category.
+Warm-up: the task's seed demos -> A_EP (environment and pose variation, the seeds' objects) -> D_1. By default a task
+starts from one scripted seed per category of its objects (SEED_SCENARIOS; `--seed-scenarios draw`: one drawn seed, as
+DexFlyWheel's single demo), because one seed's carried motion does not reach another category (the lift's wide box
+and tray). The environments and poses A_EP draws from widen every iteration (`--envs`, `--poses`: C_aug^i), as
+DexFlyWheel's do. Iteration i = 1..iters, over object sets O_1 (the seeds' objects) c O_2 (their categories: similar
+shapes) c O_3 (every training object of the task: diverse shapes and physical properties); A_EP carries each seed onto
+its own category.
 1. data:     D_i (i > 1) = A_EP over the last iteration's successful rollouts, each carried to new environments and
              poses with its own object (`--trajectories`: 20 / 100 / 500; `--smooth` low-passes them first;
              each rollout's grasp is carried on its category seed's motion (`--rollout-motion seed`, the default;
-             `executed`: the rollout's own actions, DexFlyWheel's rule); `--cover` also carries the seed onto each
-             object of O_i that no kept rollout holds);
+             `executed`: the rollout's own actions, DexFlyWheel's rule); `--cover` (default COVER[task]) also carries
+             the seed onto each object of O_i that no kept rollout holds);
 2. train:    the diffusion base policy on D_i;
 3. residual: residual RL on the frozen base over O_(i+1) in the seed's environment and pose, where the rollouts go
              (the last iteration: every train object, environment and pose), with SAC or PPO and progressive
@@ -74,17 +75,28 @@ QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=
 # 87.5%, and the handover's trained on to 12,000 did not gain (27.5% against 25%, on its executed-action data)
 TRAIN_STEPS = dict(grasp=(4000, 5000, 12000), pour=(4000, 5000, 12000), lift=(4000, 5000, 6000),
                    handover=(4000, 5000, 6000))
+# the seeds every best run started from: one scripted demo per category of the task's train objects (the lift's pots
+# have no scripted seed; its wide box and tray seeds reached 97.5% on T_OEP), all in one environment and pose. One drawn
+# seed (DexFlyWheel's single demo, `--seed-scenarios draw`) left whole categories out of D_1 and D_2: the grasp from
+# one drawn seed ended at 0% on T_OEP with the executed-action carry, and the handover at 0% as well
+SEED_SCENARIOS = {task: tuple(f"{o}|studio-white-blue|p25" for o in objs) for task, objs in dict(
+    grasp=("box_02", "bottle_00", "can_00", "cup_00", "mug_00"), pour=("mug_00", "cup_00"),
+    lift=("wide_box_02", "tray_00"), handover=("box_02", "bottle_00", "can_00", "cup_00")).items()}
+# --cover per task where A_EP carries rollouts: on in the grasp's, the pour's and the handover's best runs; the lift's
+# best run (97.5% on T_OEP at i = 3) ran without it, and the lift with it is not measured
+COVER = dict(grasp=True, pour=True, lift=False, handover=True)
 # what a run made before a setting existed did, where that is not the setting's default: such a run resumes only with it
-BEFORE_SETTING = dict(rollout_motion="executed")
+BEFORE_SETTING = dict(rollout_motion="executed", seed_scenarios=[], cover=False)
 
 
 @dataclass
 class Args:
     task: TaskName = "handover"
     iters: int = 3
-    seed_scenarios: tuple[str, ...] = ()
-    """one scripted seed demo per scenario, object|environment|pose (generators.seed --scenarios); default: one seed
-    drawn from the train split. T_O^i is evaluated in the first one's environment and pose"""
+    seed_scenarios: tuple[str, ...] | None = None
+    """one scripted seed demo per scenario, object|environment|pose (generators.seed --scenarios); `draw`: one seed
+    drawn from the train split. Default: SEED_SCENARIOS[task] (one per category; --quick: draw); a run resumed without
+    it keeps its own. T_O^i is evaluated in the first one's environment and pose"""
     variant: Literal["flywheel", "replay_only", "no_residual", "no_aep"] = "flywheel"
     quick: bool = False
     """a small run end to end in minutes: sets trajectories, rollouts, steps and evaluation to QUICK"""
@@ -118,8 +130,9 @@ class Args:
     one offset so the hand holds the object as the rollout held it; the handover's receiver as it held the object at
     the end, the giver on the seed's motion). Applies to the variants flywheel and no_residual, and is their default:
     it beat `executed` at i = 3 on all four tasks (the handover from four seeds: 90% on T_OEP against 25%)"""
-    cover: bool = False
-    """D_i (i > 1) also carries the category seed onto each object of O_i that no kept rollout holds (as replay_only
+    cover: bool | None = None
+    """default COVER[task] in the variants flywheel and no_residual (--quick: False), a resumed run keeps its own.
+    D_i (i > 1) also carries the category seed onto each object of O_i that no kept rollout holds (as replay_only
     does), so the data spans all of O_i. Off: DexFlyWheel's D_(i+1) = A_EP(D_O^i), where an object the policy never
     grasps (the pour's largest mugs: 0 of 12 rollouts) stays out of the data for good"""
     rollouts: int = 30
@@ -439,26 +452,45 @@ def default_rollout_motion(task: str, variant: str) -> str:
     return "seed" if variant in CARRY_ROLLOUTS else "executed"
 
 
-def resolve_train_steps(args: Args, out: Path) -> tuple[int, ...]:
-    """--train-steps as given; else the steps the run in `out` started with (its default may have moved since: resuming
-    must not train its bases on), else TRAIN_STEPS[task]."""
-    if args.train_steps is not None:
-        return tuple(args.train_steps)
+def task_defaults(args: Args) -> dict:
+    """The seeds and --cover a run of this task, variant and preset gets when they are not given."""
+    return dict(seed_scenarios=() if args.quick else SEED_SCENARIOS[args.task],
+                cover=not args.quick and args.variant in CARRY_ROLLOUTS and COVER[args.task])
+
+
+def resolve_settings(args: Args, out: Path) -> Args:
+    """--train-steps, --seed-scenarios and --cover as given; else what the run in `out` started with (a default may
+    have moved since: resuming must neither train its bases on nor change its seeds), else the task's defaults
+    (TRAIN_STEPS, task_defaults)."""
     state = out / "state.json"
-    if state.exists() and not args.restart:
-        return tuple(json.loads(state.read_text())["settings"]["train_steps"])
-    return TRAIN_STEPS[args.task]
+    old = json.loads(state.read_text())["settings"] if state.exists() and not args.restart else None
+    given = dict(train_steps=args.train_steps, seed_scenarios=args.seed_scenarios, cover=args.cover)
+    if given["seed_scenarios"] == ("draw",):
+        given["seed_scenarios"] = ()
+    elif given["seed_scenarios"] and "draw" in given["seed_scenarios"]:
+        raise ValueError(f"--seed-scenarios draw stands alone (one seed drawn from the train split), got "
+                         f"{list(args.seed_scenarios)}")
+    defaults = dict(train_steps=TRAIN_STEPS[args.task], **task_defaults(args))
+    for k, v in given.items():
+        if v is None:
+            v = old.get(k, BEFORE_SETTING.get(k)) if old is not None else defaults[k]
+            given[k] = tuple(v) if isinstance(v, list) else v
+    return replace(args, **given)
 
 
 def run_suffix(args: Args) -> str:
-    """What sets a run apart from the default in its directory's name: its seeds, seed share, rollout motion, the quick
-    preset."""
+    """What sets a run apart from the default in its directory's name: seeds and --cover other than the task's, its
+    seed share, rollout motion, the quick preset."""
     motion = args.rollout_motion or default_rollout_motion(args.task, args.variant)
-    return ((f"_{len(args.seed_scenarios)}seeds" if args.seed_scenarios else "")
-            + (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
-            + (f"_{motion}motion" if motion != default_rollout_motion(args.task, args.variant) else "")
-            + ("_cover" if args.cover else "")
-            + ("_quick" if args.quick else ""))
+    defaults = task_defaults(args)
+    seeds = () if args.seed_scenarios == ("draw",) else args.seed_scenarios
+    return ((f"_{len(seeds)}seeds" if seeds else "_drawnseed")
+            if seeds is not None and tuple(seeds) != defaults["seed_scenarios"] else "") + (
+        (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
+        + (f"_{motion}motion" if motion != default_rollout_motion(args.task, args.variant) else "")
+        + (("_cover" if args.cover else "_nocover") if args.cover is not None and args.cover != defaults["cover"]
+           else "")
+        + ("_quick" if args.quick else ""))
 
 
 def main(args: Args) -> dict:
@@ -488,13 +520,13 @@ def main(args: Args) -> dict:
                          f"applies to the variants flywheel and no_residual, not {args.variant}")
     env_id = EXPERTS[args.task][0]
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
+    out = args.out or Path("runs/flywheel") / (args.task + ("" if args.variant == "flywheel" else f"_{args.variant}")
+                                               + run_suffix(args))
+    args = resolve_settings(args, out)
     for sc in args.seed_scenarios:
         if space.validate(Scenario.parse(sc)).object_id not in space.train_objects:
             raise ValueError(f"--seed-scenarios {sc}: seeds come from the train split; its objects are "
                              f"{space.train_objects}")
-    out = args.out or Path("runs/flywheel") / (args.task + ("" if args.variant == "flywheel" else f"_{args.variant}")
-                                               + run_suffix(args))
-    args = replace(args, train_steps=resolve_train_steps(args, out))
     settings = {f.name: (str(v) if isinstance(v := getattr(args, f.name), Path) else v) for f in fields(args)}
     for k in ("trajectories", "train_steps", "envs", "poses", "seed_scenarios"):
         settings[k] = list(getattr(args, k))

@@ -210,6 +210,12 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     assert flywheel.run_suffix(flywheel.Args(task="lift", rollout_motion="executed")) == "_executedmotion"
     assert flywheel.run_suffix(flywheel.Args(task="handover", rollout_motion="executed")) == "_executedmotion"
     assert flywheel.run_suffix(flywheel.Args(task="handover", variant="replay_only")) == ""
+    # seeds and --cover name the run only where they differ from the task's own
+    assert flywheel.run_suffix(flywheel.Args(task="grasp", seed_scenarios=flywheel.SEED_SCENARIOS["grasp"])) == ""
+    assert flywheel.run_suffix(flywheel.Args(task="grasp", seed_scenarios=("draw",), cover=False)) == "_drawnseed_nocover"
+    assert flywheel.run_suffix(flywheel.Args(task="lift", cover=True)) == "_cover"
+    assert flywheel.run_suffix(flywheel.Args(task="pour", seed_scenarios=("mug_00|studio-white-blue|p25",))) == "_1seeds"
+    assert flywheel.run_suffix(flywheel.Args(task="grasp", quick=True)) == "_quick"
 
 
 def test_cover_carries_the_category_seed_onto_objects_no_rollout_holds(tmp_path):
@@ -330,16 +336,34 @@ def test_more_train_steps_train_the_base_on_and_rerun_what_follows(tmp_path):
     assert json.loads((tmp_path / "state.json").read_text())["stages"] == st.state["stages"]
 
 
-def test_train_steps_default_per_task_and_a_resumed_run_keeps_its_own(tmp_path):
-    """The task's default for a new run; a run started under an older default resumes with its own steps (a moved
-    default must not train its bases on); --restart and an explicit --train-steps take theirs."""
+def test_task_defaults_for_a_new_run_and_a_resumed_run_keeps_its_own(tmp_path):
+    """Steps, seeds and --cover: the task's defaults for a new run; a run started under older defaults resumes with its
+    own (a moved default must neither train its bases on nor change its seeds); --restart and given values take theirs."""
     args = flywheel.Args(task="grasp")
-    assert flywheel.resolve_train_steps(args, tmp_path) == flywheel.TRAIN_STEPS["grasp"] == (4000, 5000, 12000)
-    assert flywheel.resolve_train_steps(flywheel.Args(task="lift"), tmp_path) == (4000, 5000, 6000)
+    new = flywheel.resolve_settings(args, tmp_path)
+    assert new.train_steps == flywheel.TRAIN_STEPS["grasp"] == (4000, 5000, 12000)
+    assert new.seed_scenarios == flywheel.SEED_SCENARIOS["grasp"] and len(new.seed_scenarios) == 5 and new.cover
+    lift = flywheel.resolve_settings(flywheel.Args(task="lift"), tmp_path)
+    assert lift.train_steps == (4000, 5000, 6000) and not lift.cover
+    assert [s.split("|")[0] for s in lift.seed_scenarios] == ["wide_box_02", "tray_00"]
+    assert not flywheel.resolve_settings(flywheel.Args(task="grasp", variant="replay_only"), tmp_path).cover
+    quick = flywheel.resolve_settings(flywheel.Args(task="grasp", quick=True), tmp_path)
+    assert quick.seed_scenarios == () and not quick.cover
+    drawn = flywheel.resolve_settings(flywheel.Args(task="grasp", seed_scenarios=("draw",), cover=False), tmp_path)
+    assert drawn.seed_scenarios == () and drawn.cover is False
+    with pytest.raises(ValueError, match="--seed-scenarios draw stands alone"):
+        flywheel.resolve_settings(flywheel.Args(task="grasp", seed_scenarios=("draw", "box_02|studio-white-blue|p25")),
+                                  tmp_path)
+    # a run from before seeds and --cover had task defaults: one drawn seed, no cover
     (tmp_path / "state.json").write_text(json.dumps(dict(settings=dict(train_steps=[4000, 5000, 6000]))))
-    assert flywheel.resolve_train_steps(args, tmp_path) == (4000, 5000, 6000)
-    assert flywheel.resolve_train_steps(replace(args, restart=True), tmp_path) == (4000, 5000, 12000)
-    assert flywheel.resolve_train_steps(replace(args, train_steps=(100, 200)), tmp_path) == (100, 200)
+    old = flywheel.resolve_settings(args, tmp_path)
+    assert (old.train_steps, old.seed_scenarios, old.cover) == ((4000, 5000, 6000), (), False)
+    assert flywheel.resolve_settings(replace(args, restart=True), tmp_path) == replace(new, restart=True)
+    assert flywheel.resolve_settings(replace(args, train_steps=(100, 200)), tmp_path).train_steps == (100, 200)
+    stored = dict(train_steps=[1, 2, 3], seed_scenarios=["can_00|studio-white-blue|p25"], cover=True)
+    (tmp_path / "state.json").write_text(json.dumps(dict(settings=stored)))
+    kept = flywheel.resolve_settings(args, tmp_path)
+    assert (kept.train_steps, kept.seed_scenarios, kept.cover) == ((1, 2, 3), ("can_00|studio-white-blue|p25",), True)
 
 
 def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path):
