@@ -458,18 +458,23 @@ def task_defaults(args: Args) -> dict:
                 cover=not args.quick and args.variant in CARRY_ROLLOUTS and COVER[args.task])
 
 
+def given_seeds(args: Args) -> tuple[str, ...] | None:
+    """--seed-scenarios as given, `draw` (one seed drawn from the train split) as (); None when not given."""
+    if args.seed_scenarios is None or "draw" not in args.seed_scenarios:
+        return args.seed_scenarios
+    if len(args.seed_scenarios) > 1:
+        raise ValueError(f"--seed-scenarios draw stands alone (one seed drawn from the train split), got "
+                         f"{list(args.seed_scenarios)}")
+    return ()
+
+
 def resolve_settings(args: Args, out: Path) -> Args:
     """--train-steps, --seed-scenarios and --cover as given; else what the run in `out` started with (a default may
     have moved since: resuming must neither train its bases on nor change its seeds), else the task's defaults
     (TRAIN_STEPS, task_defaults)."""
     state = out / "state.json"
     old = json.loads(state.read_text())["settings"] if state.exists() and not args.restart else None
-    given = dict(train_steps=args.train_steps, seed_scenarios=args.seed_scenarios, cover=args.cover)
-    if given["seed_scenarios"] == ("draw",):
-        given["seed_scenarios"] = ()
-    elif given["seed_scenarios"] and "draw" in given["seed_scenarios"]:
-        raise ValueError(f"--seed-scenarios draw stands alone (one seed drawn from the train split), got "
-                         f"{list(args.seed_scenarios)}")
+    given = dict(train_steps=args.train_steps, seed_scenarios=given_seeds(args), cover=args.cover)
     defaults = dict(train_steps=TRAIN_STEPS[args.task], **task_defaults(args))
     for k, v in given.items():
         if v is None:
@@ -482,15 +487,19 @@ def run_suffix(args: Args) -> str:
     """What sets a run apart from the default in its directory's name: seeds and --cover other than the task's, its
     seed share, rollout motion, the quick preset."""
     motion = args.rollout_motion or default_rollout_motion(args.task, args.variant)
-    defaults = task_defaults(args)
-    seeds = () if args.seed_scenarios == ("draw",) else args.seed_scenarios
-    return ((f"_{len(seeds)}seeds" if seeds else "_drawnseed")
-            if seeds is not None and tuple(seeds) != defaults["seed_scenarios"] else "") + (
-        (f"_seedshare{round(100 * args.seed_share)}" if args.seed_share else "")
-        + (f"_{motion}motion" if motion != default_rollout_motion(args.task, args.variant) else "")
-        + (("_cover" if args.cover else "_nocover") if args.cover is not None and args.cover != defaults["cover"]
-           else "")
-        + ("_quick" if args.quick else ""))
+    defaults, seeds = task_defaults(args), given_seeds(args)
+    parts = []
+    if seeds is not None and tuple(seeds) != defaults["seed_scenarios"]:
+        parts.append(f"{len(seeds)}seeds" if seeds else "drawnseed")
+    if args.seed_share:
+        parts.append(f"seedshare{round(100 * args.seed_share)}")
+    if motion != default_rollout_motion(args.task, args.variant):
+        parts.append(f"{motion}motion")
+    if args.cover is not None and args.cover != defaults["cover"]:
+        parts.append("cover" if args.cover else "nocover")
+    if args.quick:
+        parts.append("quick")
+    return "".join(f"_{p}" for p in parts)
 
 
 def main(args: Args) -> dict:
