@@ -610,15 +610,27 @@ def main(args: Args) -> dict:
             # the objects the residual trained on and the rollouts go to: the rollouts use whichever policy is better
             sets.append(("T_next", t_next))
 
+        # a residual its validation switched off (alpha 0) acts as its base bit for bit (tests/test_residual.py), so
+        # the combined policy's episodes would replay the base's: its figures are the base's, not played again
+        residual_on = use_residual and stages.state["stages"][f"{i}.residual"]["result"]["alpha"] > 0
+
         def evaluate() -> dict:
             r = {}
             for name, scen in sets:
-                for pol, resid in (("base", None), ("combined", res_dir)) if use_residual else (("base", None),):
-                    s = ev.evaluate(ckpt, env_id, "train", args.eval_seeds, args.eval_episodes, args.workers, resid,
+                s = ev.evaluate(ckpt, env_id, "train", args.eval_seeds, args.eval_episodes, args.workers, None,
+                                scenarios=scen)
+                r[f"{name}/base"] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
+                                         per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
+                print(f"[flywheel]   {name} base: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
+                if use_residual and not residual_on:
+                    r[f"{name}/combined"] = r[f"{name}/base"] | dict(same_as_base=True)
+                    print(f"[flywheel]   {name} combined: the base's (residual alpha 0)")
+                elif use_residual:
+                    s = ev.evaluate(ckpt, env_id, "train", args.eval_seeds, args.eval_episodes, args.workers, res_dir,
                                     scenarios=scen)
-                    r[f"{name}/{pol}"] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
-                                              per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
-                    print(f"[flywheel]   {name} {pol}: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
+                    r[f"{name}/combined"] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
+                                                 per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
+                    print(f"[flywheel]   {name} combined: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
             return r
 
         evals = stages.run(f"{i}.eval", f"{tag}: evaluate on T_O^{i} and T_OEP", evaluate)
@@ -627,7 +639,7 @@ def main(args: Args) -> dict:
         if i < args.iters and args.variant != "replay_only":
             num = _per_iter(args.trajectories, i + 1) if args.variant == "no_aep" else args.rollouts
             # a residual that does worse than its base on these objects (too little RL for this base) is left out
-            combined = use_residual and evals["T_next/combined"]["mean"] >= evals["T_next/base"]["mean"]
+            combined = residual_on and evals["T_next/combined"]["mean"] >= evals["T_next/base"]["mean"]
             who = "combined" if combined else "base"
             rollout = stages.run(f"{i}.rollout", f"{tag}: roll out the {who} policy on O_{i + 1} "
                                  f"({len(next_objects)} objects)", lambda: dict(collect_rollouts(
@@ -657,7 +669,7 @@ def _sr(e: dict, name: str, residual: bool) -> str:
     s = f"{b['mean']:.1%} ± {b['std']:.1%}"
     if residual and f"{name}/combined" in e:
         c = e[f"{name}/combined"]
-        s += f" → **{c['mean']:.1%}** ± {c['std']:.1%}"
+        s += f" → **{c['mean']:.1%}** ± {c['std']:.1%}" + (" (alpha 0: the base)" if c.get("same_as_base") else "")
     return s
 
 

@@ -80,9 +80,18 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     assert set(ev) == {"T_O/base", "T_O/combined", "T_OEP/base", "T_OEP/combined"}
     # iteration 1 also measures both policies on O_2 and rolls out the better one there
     ev1, rollout1 = report["iterations"][0]["eval"], report["iterations"][0]["rollout"]
-    better = "combined" if ev1["T_next/combined"]["mean"] >= ev1["T_next/base"]["mean"] else "base"
+    on1 = report["iterations"][0]["residual"]["alpha"] > 0
+    better = "combined" if on1 and ev1["T_next/combined"]["mean"] >= ev1["T_next/base"]["mean"] else "base"
     assert rollout1["policy"] == better and f"rollouts ({better} policy)" in md
     assert all(0.0 <= v["mean"] <= 1.0 for v in ev.values())
+    # a residual switched off by its validation is not evaluated again: its figures are the base's, marked so
+    for it in report["iterations"]:
+        off = it["residual"]["alpha"] == 0
+        for name in ("T_O", "T_OEP"):
+            c, b = it["eval"][f"{name}/combined"], it["eval"][f"{name}/base"]
+            assert c.get("same_as_base", False) == off
+            assert not off or (c["mean"], c["per_scenario"]) == (b["mean"], b["per_scenario"])
+    assert ("(alpha 0: the base)" in md) == any(it["residual"]["alpha"] == 0 for it in report["iterations"])
     # the residual kept the alpha that did best on its validation episodes, and that is the alpha it acts with
     res = json.loads((out / "residual_1" / "residual.json").read_text())
     v = res["validation"]
