@@ -610,27 +610,27 @@ def main(args: Args) -> dict:
             # the objects the residual trained on and the rollouts go to: the rollouts use whichever policy is better
             sets.append(("T_next", t_next))
 
-        # a residual its validation switched off (alpha 0) acts as its base bit for bit (tests/test_residual.py), so
-        # the combined policy's episodes would replay the base's: its figures are the base's, not played again
+        # a residual its validation switched off (alpha 0) acts as its base bit for bit
+        # (test_residual_with_alpha_zero_is_the_base_policy), so the combined policy's episodes would replay the base's:
+        # its figures are the base's, not played again
         residual_on = use_residual and stages.state["stages"][f"{i}.residual"]["result"]["alpha"] > 0
 
         def evaluate() -> dict:
+            def figures(name: str, scen: list[str], pol: str, resid: Path | None) -> dict:
+                s = ev.evaluate(ckpt, env_id, "train", args.eval_seeds, args.eval_episodes, args.workers, resid,
+                                scenarios=scen)
+                print(f"[flywheel]   {name} {pol}: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
+                return dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
+                            per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
+
             r = {}
             for name, scen in sets:
-                s = ev.evaluate(ckpt, env_id, "train", args.eval_seeds, args.eval_episodes, args.workers, None,
-                                scenarios=scen)
-                r[f"{name}/base"] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
-                                         per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
-                print(f"[flywheel]   {name} base: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
-                if use_residual and not residual_on:
+                r[f"{name}/base"] = figures(name, scen, "base", None)
+                if residual_on:
+                    r[f"{name}/combined"] = figures(name, scen, "combined", res_dir)
+                elif use_residual:
                     r[f"{name}/combined"] = r[f"{name}/base"] | dict(same_as_base=True)
                     print(f"[flywheel]   {name} combined: the base's (residual alpha 0)")
-                elif use_residual:
-                    s = ev.evaluate(ckpt, env_id, "train", args.eval_seeds, args.eval_episodes, args.workers, res_dir,
-                                    scenarios=scen)
-                    r[f"{name}/combined"] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
-                                                 per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
-                    print(f"[flywheel]   {name} combined: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
             return r
 
         evals = stages.run(f"{i}.eval", f"{tag}: evaluate on T_O^{i} and T_OEP", evaluate)
