@@ -18,7 +18,8 @@ its own category.
 2. train:    the diffusion base policy on D_i;
 3. residual: residual RL on the frozen base over O_(i+1) in the seed's environment and pose, where the rollouts go
              (the last iteration: every train object, environment and pose), with SAC or PPO and progressive
-             exploration (agents.residual), at the alpha (0 to --alpha) that succeeds most on validation episodes there;
+             exploration (agents.residual), at the alpha (0 to --alpha) that succeeds most on validation episodes there
+             if it beats the base's by more than one standard error, else 0;
 4. eval:     base and combined policies on T_O^i (O_i in the seed's environment and pose) and T_OEP (40 held-out
              object x environment x pose configurations), `--eval-seeds` seeds;
 5. rollout:  the combined policy on O_(i+1) in the seed's environment and pose; successes with a firm grasp are kept
@@ -147,7 +148,8 @@ class Args:
     alpha: float = 0.1
     residual_val_episodes: int = 40
     """the residual keeps the alpha (of 0, 1/4, 1/2 and 1 x --alpha) that succeeds most in this many validation
-    episodes on the next objects (agents.residual --val-episodes); 0 switches it off only by --alpha 0"""
+    episodes on the next objects, if it beats the base by more than one standard error, else 0
+    (agents.residual --val-episodes, select_alpha); 0 switches it off only by --alpha 0"""
     eval_seeds: int = 5
     eval_episodes: int = 8
     """per seed and test set: T_OEP's 40 configurations are covered once by 5 seeds x 8"""

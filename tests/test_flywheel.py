@@ -97,15 +97,20 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     v = res["validation"]
     assert v["episodes"] == flywheel.QUICK["residual_val_episodes"] and res["trained_alpha"] == 0.1
     assert sorted(map(float, v["success"])) == [0.0, 0.025, 0.05, 0.1]
-    assert res["alpha"] == v["chosen"] == select_alpha({float(a): r for a, r in v["success"].items()})
+    assert res["alpha"] == v["chosen"] == select_alpha({float(a): r for a, r in v["success"].items()}, v["episodes"])
     assert load_residual(out / "residual_1").alpha == res["alpha"]
     assert f"- iteration 1 residual: alpha {res['alpha']:g} kept on validation (0: " in md
 
 
 def test_alpha_selection_prefers_the_base_unless_the_residual_beats_it():
-    assert select_alpha({0.0: 0.5, 0.025: 0.5, 0.05: 0.45, 0.1: 0.3}) == 0.0
-    assert select_alpha({0.0: 0.2, 0.025: 0.4, 0.05: 0.4, 0.1: 0.35}) == 0.025
-    assert select_alpha({0.0: 0.0, 0.1: 0.05}) == 0.1
+    assert select_alpha({0.0: 0.5, 0.025: 0.5, 0.05: 0.45, 0.1: 0.3}, 40) == 0.0
+    assert select_alpha({0.0: 0.2, 0.025: 0.4, 0.05: 0.4, 0.1: 0.35}, 40) == 0.025
+    assert select_alpha({0.0: 0.0, 0.1: 0.05}, 40) == 0.1
+    # ahead of the base by less than one standard error: noise, the base is kept (the grasp's i = 3 validation)
+    assert select_alpha({0.0: 0.75, 0.025: 0.825, 0.05: 0.55, 0.1: 0.25}, 40) == 0.0
+    assert select_alpha({0.0: 0.3, 0.025: 0.35, 0.05: 0.425, 0.1: 0.35}, 40) == 0.05  # the pour's i = 1: 12.5 > 10.7
+    assert select_alpha({0.0: 0.3, 0.025: 0.35, 0.05: 0.425, 0.1: 0.35}, 4) == 0.0  # the same rates from 4 episodes
+    assert select_alpha({0.025: 0.3, 0.05: 0.4}, 40) == 0.05  # no base among the alphas: the best
     from mani_skill.utils.registration import REGISTERED_ENVS
 
     space = REGISTERED_ENVS["DexGrasp-v0"].cls.scenario_space()
