@@ -7,7 +7,8 @@ configurations under further evaluation seeds, and prints the runs side by side.
 A run's T_OEP is 5 seeds x 8 episodes, one per held-out configuration; its standard deviation over the seeds is 6-21
 points. Each round here plays the same 40 configurations with the next 5 seeds (seeds the run's own evaluation never
 played: other initial states and sampling noise), and the figure to compare is the mean over the run's episodes and the
-rounds' together. Results join benchmarks/results/flywheel_reeval.json, one entry per run directory.
+rounds' together. Results join benchmarks/results/flywheel_reeval.json, one entry per run directory and iteration
+(`<run>/i<iteration>`).
 """
 
 from __future__ import annotations
@@ -63,12 +64,17 @@ def reevaluate(run: Path, iteration: int, rounds: int, workers: int) -> dict:
                 mean=mean, episodes=n, round_spread=float(np.ptp([p["mean"] for p in per_round])))
 
 
+def result_key(run: Path, iteration: int) -> str:
+    """One entry per run and iteration, so re-evaluating a run's earlier base keeps its final one's."""
+    return f"{run.name}/i{iteration}"
+
+
 def main(args: Args) -> dict:
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     rows = []
     for run in args.runs:
         r = reevaluate(run, args.iteration, args.rounds, args.workers)
-        results[run.name] = r
+        results[result_key(run, args.iteration)] = r
         rows.append((run.name, r))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.out.with_suffix(".json.tmp")

@@ -143,6 +143,9 @@ class Args:
     """base policy training steps per iteration (default TRAIN_STEPS[task]; a run resumed without it keeps its own).
     Raised on an existing run, the first trained base it raises trains on from its checkpoint and the stages after it
     rerun"""
+    down_dims: tuple[int, ...] | None = None
+    """the diffusion base's U-Net widths (agents.train --down-dims); default agents.train's for the action's size:
+    (64, 128) for one hand, (128, 256) for two"""
     residual_algo: Literal["sac", "ppo"] = "sac"
     residual_steps: int = 30_000
     alpha: float = 0.1
@@ -487,7 +490,7 @@ def resolve_settings(args: Args, out: Path) -> Args:
 
 def run_suffix(args: Args) -> str:
     """What sets a run apart from the default in its directory's name: seeds and --cover other than the task's, its
-    seed share, rollout motion, the quick preset."""
+    seed share, rollout motion, U-Net widths, the quick preset."""
     motion = args.rollout_motion or default_rollout_motion(args.task, args.variant)
     defaults, seeds = task_defaults(args), given_seeds(args)
     parts = []
@@ -499,6 +502,8 @@ def run_suffix(args: Args) -> str:
         parts.append(f"{motion}motion")
     if args.cover is not None and args.cover != defaults["cover"]:
         parts.append("cover" if args.cover else "nocover")
+    if args.down_dims is not None:
+        parts.append("unet" + "-".join(map(str, args.down_dims)))
     if args.quick:
         parts.append("quick")
     return "".join(f"_{p}" for p in parts)
@@ -539,8 +544,8 @@ def main(args: Args) -> dict:
             raise ValueError(f"--seed-scenarios {sc}: seeds come from the train split; its objects are "
                              f"{space.train_objects}")
     settings = {f.name: (str(v) if isinstance(v := getattr(args, f.name), Path) else v) for f in fields(args)}
-    for k in ("trajectories", "train_steps", "envs", "poses", "seed_scenarios"):
-        settings[k] = list(getattr(args, k))
+    for k in ("trajectories", "train_steps", "envs", "poses", "seed_scenarios", "down_dims"):
+        settings[k] = None if getattr(args, k) is None else list(getattr(args, k))
     stages = Stages(out, settings, args.restart)
     use_residual = args.variant in ("flywheel", "no_aep")
     t_run = time.perf_counter()
@@ -587,7 +592,8 @@ def main(args: Args) -> dict:
         base_dir = out / f"base_{i}"
         stages.run(f"{i}.train", f"{tag}: train the {args.base_algo} base policy on D_{i}", lambda: tr.main(tr.Args(
             algo=args.base_algo, dataset=Path(data["path"]), out=base_dir, steps=_per_iter(args.train_steps, i),
-            eval_every=0, resume=True, seed=args.seed, progress=args.progress, device=args.device)))
+            eval_every=0, resume=True, seed=args.seed, progress=args.progress, device=args.device,
+            down_dims=args.down_dims)))
         ckpt = base_dir / "checkpoint.pt"
         # 3. residual
         res_dir = out / f"residual_{i}" if use_residual else None

@@ -230,6 +230,7 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     assert flywheel.run_suffix(flywheel.Args(task="lift", cover=True)) == "_cover"
     assert flywheel.run_suffix(flywheel.Args(task="pour", seed_scenarios=("mug_00|studio-white-blue|p25",))) == "_1seeds"
     assert flywheel.run_suffix(flywheel.Args(task="grasp", quick=True)) == "_quick"
+    assert flywheel.run_suffix(flywheel.Args(task="lift", down_dims=(64, 128))) == "_unet64-128"
 
 
 def test_cover_carries_the_category_seed_onto_objects_no_rollout_holds(tmp_path):
@@ -411,3 +412,18 @@ def test_reeval_names_the_iterations_a_run_has_evaluated(tmp_path):
     (tmp_path / "state.json").write_text(json.dumps(dict(settings=dict(task="grasp"), stages=stages)))
     with pytest.raises(ValueError, match=r"has not evaluated iteration 3; its evaluated iterations: \[1, 2\]"):
         flywheel_reeval.reevaluate(tmp_path, 3, rounds=1, workers=1)
+
+
+def test_reeval_keeps_one_entry_per_run_and_iteration(grasp_run, tmp_path):
+    from benchmarks import flywheel_reeval
+
+    run, out = grasp_run[0], tmp_path / "reeval.json"
+    for it in (2, 1):
+        flywheel_reeval.main(flywheel_reeval.Args(runs=(run,), iteration=it, rounds=1, workers=1, out=out))
+    saved = json.loads(out.read_text())
+    assert sorted(saved) == [f"{run.name}/i1", f"{run.name}/i2"]
+    for it in (1, 2):
+        r = saved[f"{run.name}/i{it}"]
+        own = json.loads((run / "state.json").read_text())["stages"][f"{it}.eval"]["result"]["T_OEP/base"]
+        assert r["iteration"] == it and r["rounds"][0]["mean"] == own["mean"] and len(r["rounds"]) == 2
+        assert r["episodes"] == 2 * own["episodes"]
