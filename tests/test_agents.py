@@ -228,3 +228,12 @@ def test_object_size_is_seen_where_the_data_varies_it_and_left_out_where_it_is_c
     # the seed is one box: its size never changes there, so the policy does not take it (another object's size
     # would be thousands of normalized units outside anything it trained on)
     assert "extra_obj_extents" not in one_keys and "extra_obj_pose" in one_keys
+
+
+def test_base_width_reads_width_x_batch_and_names_the_format():
+    from benchmarks.base_width import parse_config
+
+    assert parse_config("128x256") == (128, 256) and parse_config("96x128") == (96, 128)
+    for bad in ("128", "128x", "wide"):
+        with pytest.raises(ValueError, match=r"expected WIDTHxBATCH, e.g. 128x256"):
+            parse_config(bad)
