@@ -62,9 +62,10 @@ def main(args: Args) -> dict:
     rows = {}
     for w, b in configs:
         name = f"{w}x{b}"
-        summary = tr.main(tr.Args(dataset=args.dataset, out=args.out / f"w{w}_b{b}", steps=args.steps, batch_size=b,
-                                  down_dims=(w, 2 * w), eval_every=0, resume=True, progress=True))
-        ckpt = args.out / f"w{w}_b{b}" / "checkpoint.pt"
+        base = args.out / f"w{w}_b{b}"
+        summary = tr.main(tr.Args(dataset=args.dataset, out=base, steps=args.steps, batch_size=b, down_dims=(w, 2 * w),
+                                  eval_every=0, resume=True, progress=True))
+        ckpt = base / "checkpoint.pt"
         row = dict(down_dims=[w, 2 * w], batch_size=b, params=summary["params"], minutes=summary["seconds"] / 60,
                    samples_per_second=summary["samples_per_second"], final_loss=summary["final_loss"])
         for set_name, scenarios in (("T_O", t_o), ("T_OEP", t_oep)):

@@ -29,11 +29,11 @@ PROPRIO = {k: v for k, v in STATE.items() if k in ("agent_qpos", "agent_qvel", "
 A = 15
 
 
-def config(algo: str, low: dict, images: dict, down_dims=(64, 128)) -> dict:
-    stats = {k: dict(min=[-1.0] * n, max=[1.0] * n) for k, n in {**low, "actions": A}.items()}
+def config(algo: str, low: dict, images: dict, down_dims=(64, 128), action_dim: int = A) -> dict:
+    stats = {k: dict(min=[-1.0] * n, max=[1.0] * n) for k, n in {**low, "actions": action_dim}.items()}
     return dict(algo=algo, obs="rgb" if images else "state", low_dim=low, images=images, obs_horizon=2,
-                action_horizon=16, action_steps=8, action_dim=A, down_dims=list(down_dims), hidden_dims=[512, 512, 512],
-                ddim_steps=8, stats=stats, env_args={})
+                action_horizon=16, action_steps=8, action_dim=action_dim, down_dims=list(down_dims),
+                hidden_dims=[512, 512, 512], ddim_steps=8, stats=stats, env_args={})
 
 
 def history(cfg: dict, batch: int = 1) -> dict:

@@ -21,9 +21,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from agents.model import build_model
 from agents.train import default_down_dims
+from benchmarks.policy_latency import STATE as ONE_HAND
+from benchmarks.policy_latency import config as latency_config
 
-ONE_HAND = dict(agent_qpos=20, agent_qvel=20, extra_fingertip_pos=15, extra_goal_pos=3, extra_obj_extents=3,
-                extra_obj_pose=7, extra_obj_vel=6, extra_wrist_pose=7)
 TWO_HANDS = {"agent_left_qpos": 20, "agent_left_qvel": 20, "agent_right_qpos": 20, "agent_right_qvel": 20,
              "extra_fingertip_pos_0": 15, "extra_fingertip_pos_1": 15, "extra_goal_pos": 3, "extra_obj_extents": 3,
              "extra_obj_pose": 7, "extra_obj_vel": 6, "extra_wrist_pose_0": 7, "extra_wrist_pose_1": 7}
@@ -31,10 +31,7 @@ MODES = ("fp32", "bf16", "compile")
 
 
 def config(low: dict, action_dim: int) -> dict:
-    stats = {k: dict(min=[-1.0] * n, max=[1.0] * n) for k, n in {**low, "actions": action_dim}.items()}
-    return dict(algo="diffusion", obs="state", low_dim=low, images={}, obs_horizon=2, action_horizon=16,
-                action_steps=8, action_dim=action_dim, down_dims=list(default_down_dims(action_dim)),
-                hidden_dims=[512, 512, 512], ddim_steps=8, stats=stats, env_args={})
+    return latency_config("diffusion", low, {}, default_down_dims(action_dim), action_dim)
 
 
 def measure(cfg: dict, mode: str, batch: int, steps: int) -> dict:
