@@ -12,9 +12,8 @@ mkdir -p .whl .site .gl
 plat="--python-version 3.12 --implementation cp --only-binary=:all: --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any"
 pkgs="sapien==3.0.3 mani_skill==3.0.1 gymnasium==1.4.0 farama-notifications trimesh==5.2.0 coacd==1.0.14 diffusers==0.42.1
   tyro==1.0.17 docstring_parser typeguard stable_baselines3==2.9.2 transforms3d dacite defusedxml importlib_resources
-  GitPython gitdb smmap pytorch-kinematics==0.7.6 arm_pytorch_utilities pytorch-seed"
+  GitPython gitdb smmap pytorch-kinematics==0.7.6 arm_pytorch_utilities pytorch-seed pyperclip"
 $PY -m pip download -q --no-deps $plat -d .whl $pkgs
-$PY -m pip download -q --no-deps --python-version 3.12 --implementation cp --platform any -d .whl pyperclip
 site=$(mktemp -d)/site
 $PY -m pip install -q --no-deps --no-compile --target "$site" $plat .whl/*.whl
 cd "$site"
