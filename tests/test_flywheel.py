@@ -427,3 +427,30 @@ def test_reeval_keeps_one_entry_per_run_and_iteration(grasp_run, tmp_path):
         own = json.loads((run / "state.json").read_text())["stages"][f"{it}.eval"]["result"]["T_OEP/base"]
         assert r["iteration"] == it and r["rounds"][0]["mean"] == own["mean"] and len(r["rounds"]) == 2
         assert r["episodes"] == 2 * own["episodes"]
+
+
+def test_base_seeds_trains_other_seeds_on_the_runs_data_and_plays_its_episodes(grasp_run, tmp_path):
+    from agents.checkpoint import read_checkpoint
+    from benchmarks import base_seeds
+
+    run, out = grasp_run[0], tmp_path / "base_seeds.json"
+    with pytest.raises(ValueError, match="is the run's own seed; choose others"):
+        base_seeds.main(base_seeds.Args(run=run, iterations=(1,), train_seeds=(0,), workers=1, progress=False, out=out))
+    base_seeds.main(base_seeds.Args(run=run, iterations=(1,), train_seeds=(1,), workers=1, progress=False, out=out))
+    e = json.loads(out.read_text())[f"{run.name}/i1"]
+    state = json.loads((run / "state.json").read_text())
+    own = state["stages"]["1.eval"]["result"]
+    assert sorted(e["seeds"]) == ["0", "1"] and e["seeds"]["0"]["T_OEP"]["mean"] == own["T_OEP/base"]["mean"]
+    ckpt = run / "base_1_seed1" / "checkpoint.pt"
+    assert read_checkpoint(ckpt)["step"] == state["settings"]["train_steps"][0]
+    for name in ("T_O", "T_OEP"):
+        new = e["seeds"]["1"][name]
+        # the run's own configurations, each as often as there
+        assert sorted(new["per_scenario"]) == sorted(own[f"{name}/base"]["per_scenario"])
+        assert new["episodes"] == own[f"{name}/base"]["episodes"]
+        vals = [own[f"{name}/base"]["mean"], new["mean"]]
+        assert e[name]["seeds"] == 2 and e[name]["mean"] == pytest.approx(sum(vals) / 2)
+    # a seed already measured is neither trained nor played again
+    mtime = ckpt.stat().st_mtime_ns
+    base_seeds.main(base_seeds.Args(run=run, iterations=(1,), train_seeds=(1,), workers=1, progress=False, out=out))
+    assert ckpt.stat().st_mtime_ns == mtime and json.loads(out.read_text())[f"{run.name}/i1"]["seeds"]["1"] == e["seeds"]["1"]
