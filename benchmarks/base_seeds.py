@@ -23,6 +23,7 @@ from mani_skill.utils.registration import REGISTERED_ENVS
 
 from agents import evaluate as ev
 from agents import train as tr
+from benchmarks.flywheel_reeval import evaluated_state, save_json
 from dexenvs.experts import EXPERTS
 from dexenvs.scenarios import Scenario
 from generators.dataset import demo_names, open_dataset
@@ -49,21 +50,10 @@ def _figures(s: dict) -> dict:
                 per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
 
 
-def _save(results: dict, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(out)  # each finished seed is kept if a later one is interrupted
-
-
 def eval_sets(run: Path, iteration: int) -> tuple[str, dict[str, list[str]], dict]:
-    """The task's env id, the run's T_O^i and T_OEP configurations in its own order, and its settings."""
-    state = json.loads((run / "state.json").read_text())
-    settings, stages = state["settings"], state["stages"]
-    if f"{iteration}.eval" not in stages:
-        done = sorted(int(k.split(".")[0]) for k in stages if k.endswith(".eval"))
-        raise ValueError(f"{run} has not evaluated iteration {iteration}; its evaluated iterations: {done}")
-    env_id = EXPERTS[settings["task"]][0]
+    """The task's env id, the run's T_O^i and T_OEP configurations in its own order, and its state."""
+    state = evaluated_state(run, iteration)
+    env_id = EXPERTS[state["settings"]["task"]][0]
     space = REGISTERED_ENVS[env_id].cls.scenario_space()
     # both lists in the flywheel's own order, so each evaluation seed plays the configuration it played there
     with open_dataset(run / "seed.hdf5") as f:
@@ -103,19 +93,17 @@ def main(args: Args) -> dict:
                                 settings["eval_episodes"], args.workers, scenarios=scen)
                 figs[name] = _figures(s)
                 print(f"[base_seeds] {key} training seed {k}: {name} {s['success_mean']:.1%} ± {s['success_std']:.1%}")
-            entry["seeds"][str(k)] = dict(**figs, train={k2: train[k2] for k2 in ("step", "seconds", "final_loss")}
-                                          if isinstance(train, dict) else None)
-            _save(results, args.out)
+            entry["seeds"][str(k)] = dict(**figs, train={k2: train[k2] for k2 in ("step", "seconds", "final_loss")})
+            save_json(results, args.out)  # each finished seed is kept if a later one is interrupted
         for name in sets:
             vals = [v[name]["mean"] for v in entry["seeds"].values()]
             entry[name] = dict(mean=float(np.mean(vals)), std=float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                                seeds=len(vals))
-        _save(results, args.out)
+        save_json(results, args.out)
         table.append((key, entry))
 
-    print("\n| run / iteration | test set | " + " | ".join(f"seed {k}" for k in sorted({s for _, e in table for s in e["seeds"]}, key=int))
-          + " | mean ± sd over seeds |")
     seeds = sorted({s for _, e in table for s in e["seeds"]}, key=int)
+    print("\n| run / iteration | test set | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd over seeds |")
     print("|---|---|" + "---|" * len(seeds) + "---|")
     for key, e in table:
         for name in ("T_O", "T_OEP"):

@@ -40,12 +40,26 @@ class Args:
     out: Path = RESULTS
 
 
-def reevaluate(run: Path, iteration: int, rounds: int, workers: int) -> dict:
+def evaluated_state(run: Path, iteration: int) -> dict:
+    """A flywheel run's state.json, which must hold the evaluation of `iteration`."""
     state = json.loads((run / "state.json").read_text())
-    settings, stages = state["settings"], state["stages"]
-    if f"{iteration}.eval" not in stages:
-        done = sorted(int(k.split(".")[0]) for k in stages if k.endswith(".eval"))
+    if f"{iteration}.eval" not in state["stages"]:
+        done = sorted(int(k.split(".")[0]) for k in state["stages"] if k.endswith(".eval"))
         raise ValueError(f"{run} has not evaluated iteration {iteration}; its evaluated iterations: {done}")
+    return state
+
+
+def save_json(results: dict, out: Path) -> None:
+    """Written whole or not at all, so what an interrupted benchmark finished stays readable."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(out)
+
+
+def reevaluate(run: Path, iteration: int, rounds: int, workers: int) -> dict:
+    state = evaluated_state(run, iteration)
+    settings, stages = state["settings"], state["stages"]
     env_id = EXPERTS[settings["task"]][0]
     # the flywheel's own T_OEP list and order, so each seed plays the configurations it played there
     scenarios = [str(s) for s in REGISTERED_ENVS[env_id].cls.scenario_space().scenarios("test_oep")]
@@ -76,10 +90,7 @@ def main(args: Args) -> dict:
         r = reevaluate(run, args.iteration, args.rounds, args.workers)
         results[result_key(run, args.iteration)] = r
         rows.append((run.name, r))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=1))
-        tmp.replace(args.out)  # each finished run is kept if a later one is interrupted
+        save_json(results, args.out)  # each finished run is kept if a later one is interrupted
     print(f"\n| run | i = {args.iteration} steps | own T_OEP (40) | "
           + " | ".join(f"round {k}" for k in range(1, args.rounds + 1)) + " | all episodes |")
     print("|---|---|---|" + "---|" * args.rounds + "---|")
