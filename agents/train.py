@@ -68,6 +68,9 @@ class Args:
     progress: bool = True
     device: str = "auto"
     """torch device for training ("cuda", "cuda:1", "cpu"); auto: CUDA when there is one. Checkpoints load on any."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: the forward pass under bfloat16 autocast (weights, Adam's moments and the EMA stay fp32). On the 2-core
+    CPU (AVX512-BF16) a two-hand step is 1.37x as fast, a one-hand step 1.23x (benchmarks.train_throughput)"""
 
 
 def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -264,7 +267,7 @@ def main(args: Args) -> dict:
     (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"[train] {args.algo} ({args.obs}: {keys}) on {len(ds.names)} demos / {len(ds)} windows, "
-          f"{n_params / 1e6:.2f}M parameters, on {device}, from step {step}")
+          f"{n_params / 1e6:.2f}M parameters, on {device} ({args.precision}), from step {step}")
 
     def save():
         save_checkpoint(ckpt_path, config=cfg, model=model.state_dict(), ema=ema.state_dict(),
@@ -286,7 +289,8 @@ def main(args: Args) -> dict:
             print(f"[train] --minutes {args.minutes} reached at step {step}")
             break
         batch = to_device(next(data), device)
-        loss = model.loss(batch["obs"], batch["actions"])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = model.loss(batch["obs"], batch["actions"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
