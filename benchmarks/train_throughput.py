@@ -5,12 +5,15 @@ the lift's and the handover's 30-D action): `python -m benchmarks.train_throughp
 Why it exists: the flywheel's base-policy training is most of a full run (the lift: 98 of 107 min), and this says how
 much of it the numerics could win back. Each row counts the FLOPs of one optimizer step (forward + backward, torch's
 FlopCounterMode) and prints the GFLOP/s reached, to set against the CPU's peak. Batch 256, the flywheel's observation
-sizes (two-hand: the lift's 143-D state). Writes benchmarks/results/train_throughput.json.
+sizes (two-hand: the lift's 143-D state). bf16 pays only where the hardware has bf16 arithmetic (AVX512-BF16 or AMX):
+these machines differ, so each run is stored under its CPU (name, torch's capability, native bf16 or not) in
+benchmarks/results/train_throughput.json, next to the other CPUs measured before.
 """
 
 from __future__ import annotations
 
 import json
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ import tyro
 from torch.utils.flop_counter import FlopCounterMode
 
 from agents.model import build_model
-from agents.train import default_down_dims
+from agents.train import default_down_dims, native_bf16
 from benchmarks.policy_latency import STATE as ONE_HAND
 from benchmarks.policy_latency import config as latency_config
 
@@ -67,6 +70,20 @@ def step_flops(cfg: dict, batch: int) -> int:
     return fc.get_total_flops()
 
 
+def cpu_info() -> dict:
+    info = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+             if line.startswith("model name")] if info.exists() else []
+    name = names[0] if names else platform.processor()
+    return dict(name=name, threads=torch.get_num_threads(), capability=torch.backends.cpu.get_cpu_capability(),
+                native_bf16=native_bf16(torch.device("cpu")), torch=torch.__version__)
+
+
+def cpu_label(cpu: dict) -> str:
+    return (f"{cpu['name']}, {cpu['threads']} threads, {cpu['capability']}, "
+            f"{'native' if cpu['native_bf16'] else 'no native'} bf16")
+
+
 @dataclass
 class Args:
     batch: int = 256
@@ -77,8 +94,8 @@ class Args:
 def main(args: Args) -> dict:
     rows = {"one hand (15-D action, U-Net 64/128)": config(ONE_HAND, 15),
             "two hands (30-D action, U-Net 128/256)": config(TWO_HANDS, 30)}
-    res = {}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
+    res, cpu = {}, cpu_info()
+    print(f"torch {torch.__version__}, {cpu_label(cpu)}, batch {args.batch}")
     print(f"{'model':40s} {'params':>7s} {'GFLOP/step':>10s} " + " ".join(f"{m + ' samples/s':>17s}" for m in MODES)
           + f" {'bf16/fp32':>9s} {'compile/fp32':>12s} {'fp32 GFLOP/s':>12s}")
     for name, cfg in rows.items():
@@ -92,7 +109,13 @@ def main(args: Args) -> dict:
               + f" {sps['bf16'] / sps['fp32']:9.2f} {sps['compile'] / sps['fp32']:12.2f}"
               f" {res[name]['fp32_gflops']:12.0f}")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train_throughput.json").write_text(json.dumps(res, indent=1))
+    path = args.out / "train_throughput.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    stored[cpu_label(cpu)] = dict(cpu=cpu, **res)
+    path.write_text(json.dumps(stored, indent=1))
+    for label, r in stored.items():  # every CPU measured so far, side by side
+        print(f"{label}: bf16/fp32 " + ", ".join(f"{n.split(' (')[0]} {v['bf16']['samples_per_s'] / v['fp32']['samples_per_s']:.2f}x"
+                                              for n, v in r.items() if n != "cpu"))
     return res
 
 

@@ -147,8 +147,8 @@ class Args:
     """the diffusion base's U-Net widths (agents.train --down-dims); default agents.train's for the action's size:
     (64, 128) for one hand, (128, 256) for two"""
     precision: Literal["fp32", "bf16"] = "fp32"
-    """the base's training numerics (agents.train --precision): bf16 autocast trains a two-hand step 1.37x as fast on
-    this CPU"""
+    """the base's training numerics (agents.train --precision): bf16 autocast trains a two-hand step 1.37x as fast on a
+    CPU with AVX512-BF16 and 0.42x on one without (benchmarks.train_throughput)"""
     residual_algo: Literal["sac", "ppo"] = "sac"
     residual_steps: int = 30_000
     alpha: float = 0.1
