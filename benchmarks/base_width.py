@@ -24,6 +24,7 @@ from mani_skill.utils.registration import REGISTERED_ENVS
 
 from agents import evaluate as ev
 from agents import train as tr
+from benchmarks.flywheel_reeval import save_json
 from dexenvs.experts import EXPERTS
 from generators.dataset import open_dataset
 from generators.flywheel import SEED_SCENARIOS
@@ -75,10 +76,7 @@ def main(args: Args) -> dict:
         print(f"[base_width] {name}: {row['minutes']:.1f} min, loss {row['final_loss']:.4f}, "
               f"T_O {row['T_O']['mean']:.1%}, T_OEP {row['T_OEP']['mean']:.1%}")
     report = dict(task=task, dataset=str(args.dataset), steps=args.steps, T_O=t_o, configs=rows)
-    out = RESULTS / f"base_width_{task}.json"
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(out)
+    save_json(report, RESULTS / f"base_width_{task}.json")
     print(f"\n| {task}, {args.steps} steps on {args.dataset.name} | params | samples/s | min | final loss | T_O | T_OEP |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():

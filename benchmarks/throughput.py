@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import torch
 import tyro
 

@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from agents.model import build_model
 from agents.train import default_down_dims, native_bf16
+from benchmarks.flywheel_reeval import save_json
 from benchmarks.policy_latency import STATE as ONE_HAND
 from benchmarks.policy_latency import config as latency_config
 
@@ -108,11 +109,10 @@ def main(args: Args) -> dict:
         print(f"{name:40s} {params / 1e6:6.2f}M {flops / 1e9:10.1f} " + " ".join(f"{sps[m]:17.0f}" for m in MODES)
               + f" {sps['bf16'] / sps['fp32']:9.2f} {sps['compile'] / sps['fp32']:12.2f}"
               f" {res[name]['fp32_gflops']:12.0f}")
-    args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "train_throughput.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
     stored[cpu_label(cpu)] = dict(cpu=cpu, **res)
-    path.write_text(json.dumps(stored, indent=1))
+    save_json(stored, path)
     for label, r in stored.items():  # every CPU measured so far, side by side
         print(f"{label}: bf16/fp32 " + ", ".join(f"{n.split(' (')[0]} {v['bf16']['samples_per_s'] / v['fp32']['samples_per_s']:.2f}x"
                                               for n, v in r.items() if n != "cpu"))
