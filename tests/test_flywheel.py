@@ -71,6 +71,10 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     assert d1["objects"] == 1 and d1["trajectories"] == flywheel.QUICK["trajectories"][0]
     assert d2["trajectories"] == flywheel.QUICK["trajectories"][1]
     assert d2["objects"] > d1["objects"] and d2["configs"] > d1["configs"]
+    # --cover (the grasp's default): every object of O_2 that no kept rollout holds has its seed among A_EP's sources
+    held = {o for o, r in stages["1.rollout"]["result"]["per_object"].items() if r["kept"]}
+    covered = set(d2["seed_objects"])
+    assert not covered & held and covered | held == set(stages["1.rollout"]["result"]["per_object"])
     assert d2["environments"] >= 2 and d2["poses"] >= 2
     md = (out / "report.md").read_text()
     assert "| Iter. | O | E | P | Configs (OxExP) | Traj. | SR in T_O^i | SR in T_OEP |" in md
@@ -363,7 +367,8 @@ def test_task_defaults_for_a_new_run_and_a_resumed_run_keeps_its_own(tmp_path):
     assert [s.split("|")[0] for s in lift.seed_scenarios] == ["wide_box_02", "tray_00"]
     assert not flywheel.resolve_settings(flywheel.Args(task="grasp", variant="replay_only"), tmp_path).cover
     quick = flywheel.resolve_settings(flywheel.Args(task="grasp", quick=True), tmp_path)
-    assert quick.seed_scenarios == () and not quick.cover
+    assert quick.seed_scenarios == () and quick.cover  # a drawn seed, and the grasp's cover
+    assert not flywheel.resolve_settings(flywheel.Args(task="lift", quick=True), tmp_path).cover
     drawn = flywheel.resolve_settings(flywheel.Args(task="grasp", seed_scenarios=("draw",), cover=False), tmp_path)
     assert drawn.seed_scenarios == () and drawn.cover is False
     with pytest.raises(ValueError, match="--seed-scenarios draw stands alone"):
