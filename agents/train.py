@@ -71,7 +71,7 @@ class Args:
     precision: Literal["fp32", "bf16"] = "fp32"
     """bf16: the forward pass under bfloat16 autocast (weights, Adam's moments and the EMA stay fp32). Faster only where
     the hardware has bf16 arithmetic: on a 2-core CPU with AVX512-BF16 a two-hand step is 1.37x as fast, on one without
-    it 0.42x (emulated; benchmarks.train_throughput); a warning says which this is"""
+    it 0.40x (emulated; benchmarks.train_throughput); a warning says which this is"""
 
 
 def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -211,8 +211,8 @@ def native_bf16(device: torch.device) -> bool:
     emulates them and autocast slows training down."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    cpu = getattr(torch, "cpu", None)  # torch.cpu's checks are private; a torch without them gets "no"
-    return any(getattr(cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch.cpu: missing ones say no
+    return any(getattr(torch.cpu, f, lambda: False)() for f in checks)
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
@@ -224,7 +224,7 @@ def main(args: Args) -> dict:
     device = resolve_device(args.device)
     if args.precision == "bf16" and not native_bf16(device):
         print(f"[train] warning: --precision bf16 on {device}, which has no bf16 arithmetic (no AVX512-BF16 or AMX): "
-              "autocast is emulated and slower than fp32 (0.42x on a 2-core Xeon, benchmarks.train_throughput)")
+              "autocast is emulated and slower than fp32 (0.40x on a 2-core Xeon, benchmarks.train_throughput)")
     out, ckpt_path = args.out, args.out / "checkpoint.pt"
     if ckpt_path.exists() and not args.resume:
         raise FileExistsError(f"{ckpt_path} exists; pass --resume to continue it, or choose another --out")

@@ -114,8 +114,9 @@ def main(args: Args) -> dict:
     stored[cpu_label(cpu)] = dict(cpu=cpu, **res)
     save_json(stored, path)
     for label, r in stored.items():  # every CPU measured so far, side by side
-        print(f"{label}: bf16/fp32 " + ", ".join(f"{n.split(' (')[0]} {v['bf16']['samples_per_s'] / v['fp32']['samples_per_s']:.2f}x"
-                                              for n, v in r.items() if n != "cpu"))
+        ratios = {n.split(" (")[0]: v["bf16"]["samples_per_s"] / v["fp32"]["samples_per_s"]
+                  for n, v in r.items() if n != "cpu"}
+        print(f"{label}: bf16/fp32 " + ", ".join(f"{n} {x:.2f}x" for n, x in ratios.items()))
     return res
 
 

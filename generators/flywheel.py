@@ -64,11 +64,10 @@ CARRY_ROLLOUTS = ("flywheel", "no_residual")  # the variants whose D_i (i > 1) i
 # of 52 successes and none of the pots), and the pour's scripted seed slides its mug 43 mm in the hand as it tilts (a 1 cm
 # limit kept 3 of 10 successes at i = 1 and 0 of 15 at i = 2)
 MAX_SLIP = dict(grasp=0.01, pour=0.0, handover=0.01, lift=0.0)
-# --quick keeps every E and P from i = 1: its BC base, trained on 20 demos in 3 E x 5 P, succeeded only on the seed's own
-# box among O_2 (a CI run), so its few rollouts brought no new object
-# and keeps every successful rollout: the growth its test checks needs the few a minutes-trained BC base achieves.
-# Even so, on some CPUs its base grasps none of O_2 but the seed's box (4 of 4 there, 0 of 20 on the other five: a CI
-# run on 2026-12-03), so --quick keeps the task's --cover as a full run does: D_2 then spans O_2 whatever the rollouts hold
+# --quick keeps every E and P from i = 1 (its BC base, trained on 20 demos in 3 E x 5 P, succeeded only on the seed's
+# own box among O_2 in a CI run) and every successful rollout. Even so, on some CPUs its base grasps none of O_2 but
+# the seed's box (4 of 4 there, 0 of 20 on the other five: CI on 2026-12-03), so --quick keeps the task's --cover as a
+# full run does: D_2 then spans O_2 whatever the rollouts hold
 QUICK = dict(trajectories=(20, 30, 40), rollouts=6, base_algo="bc", train_steps=(3000, 3000, 3000), residual_steps=1500,
              residual_val_episodes=4, eval_seeds=2, eval_episodes=2, envs=(0,), poses=(0,), max_slip=0.0)
 
@@ -150,7 +149,7 @@ class Args:
     (64, 128) for one hand, (128, 256) for two"""
     precision: Literal["fp32", "bf16"] = "fp32"
     """the base's training numerics (agents.train --precision): bf16 autocast trains a two-hand step 1.37x as fast on a
-    CPU with AVX512-BF16 and 0.42x on one without (benchmarks.train_throughput)"""
+    CPU with AVX512-BF16 and 0.40x on one without (benchmarks.train_throughput)"""
     residual_algo: Literal["sac", "ppo"] = "sac"
     residual_steps: int = 30_000
     alpha: float = 0.1

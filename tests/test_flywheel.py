@@ -72,9 +72,9 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     assert d2["trajectories"] == flywheel.QUICK["trajectories"][1]
     assert d2["objects"] > d1["objects"] and d2["configs"] > d1["configs"]
     # --cover (the grasp's default): every object of O_2 that no kept rollout holds has its seed among A_EP's sources
-    held = {o for o, r in stages["1.rollout"]["result"]["per_object"].items() if r["kept"]}
-    covered = set(d2["seed_objects"])
-    assert not covered & held and covered | held == set(stages["1.rollout"]["result"]["per_object"])
+    per_object = stages["1.rollout"]["result"]["per_object"]  # O_2, where the rollouts went
+    held, covered = {o for o, r in per_object.items() if r["kept"]}, set(d2["seed_objects"])
+    assert not covered & held and covered | held == set(per_object)
     assert d2["environments"] >= 2 and d2["poses"] >= 2
     md = (out / "report.md").read_text()
     assert "| Iter. | O | E | P | Configs (OxExP) | Traj. | SR in T_O^i | SR in T_OEP |" in md
