@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from agents.model import ChunkModel, build_model
+from agents.models import ChunkModel, build_model
 from agents.policy import Policy
 
 

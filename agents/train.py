@@ -17,7 +17,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -29,26 +29,25 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from agents.checkpoint import read_checkpoint, save_checkpoint
-from agents.evaluate import run_jobs, summarize
-from agents.model import build_model
-from generators.dataset import DemoWindows, demo_names, open_dataset
+from agents.evaluate import evaluate
+from agents.models import build_model
+from agents.windows import DemoWindows
+from dexenvs.trajectory import demo_names, open_dataset
 
 PROPRIO = ("agent_qpos", "agent_qvel", "extra_wrist_pose", "extra_fingertip_pos")  # what the robot knows of itself
 
 
 @dataclass
-class Args:
+class TrainConfig:
+    """How a policy is trained: the model and the optimizer's recipe (the flywheel nests this as `--base.*`). What to
+    train on, for how long and where are `train`'s other arguments."""
+
     algo: Literal["diffusion", "bc"] = "diffusion"
-    dataset: Path = Path("demos/grasp/aep.hdf5")
     obs: Literal["state", "rgb", "rgb+state"] = "state"
     """state: every low-dim key; rgb: camera images + proprioception; rgb+state: images + every low-dim key"""
-    out: Path = Path("runs/grasp_diffusion")
-    steps: int = 6000
-    minutes: float | None = None
-    """stop (and checkpoint) after this much training time"""
     batch_size: int = 256
-    lr: float | None = None
-    """default 1e-3 for both: the CPU-sized U-Net learned ~10x slower at diffusion_policy's 1e-4 (made for 66M params)"""
+    lr: float = 1e-3
+    """for both algos: the CPU-sized U-Net learned about 10x slower at diffusion_policy's 1e-4 (made for 66M params)"""
     weight_decay: float = 1e-6
     warmup_steps: int = 200
     obs_horizon: int = 2
@@ -60,6 +59,19 @@ class Args:
     hidden_dims: tuple[int, ...] = (512, 512, 512)
     """BC MLP widths"""
     ddim_steps: int = 8
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """bf16: the forward pass under bfloat16 autocast (weights, Adam's moments and the EMA stay fp32). Faster only where
+    the hardware has bf16 arithmetic; elsewhere it is emulated and slower (benchmarks.train_throughput), and a warning
+    says so"""
+
+
+@dataclass(kw_only=True)
+class Args(TrainConfig):
+    dataset: Path = Path("demos/grasp/aep.hdf5")
+    out: Path = Path("runs/grasp_diffusion")
+    steps: int = 6000
+    minutes: float | None = None
+    """stop (and checkpoint) after this much training time"""
     eval_every: int = 2000
     eval_episodes: int = 10
     ckpt_every: int = 500
@@ -68,10 +80,6 @@ class Args:
     progress: bool = True
     device: str = "auto"
     """torch device for training ("cuda", "cuda:1", "cpu"); auto: CUDA when there is one. Checkpoints load on any."""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """bf16: the forward pass under bfloat16 autocast (weights, Adam's moments and the EMA stay fp32). Faster only where
-    the hardware has bf16 arithmetic: on a 2-core CPU with AVX512-BF16 a two-hand step is 1.37x as fast, on one without
-    it 0.40x (emulated; benchmarks.train_throughput); a warning says which this is"""
 
 
 def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -104,21 +112,20 @@ def default_down_dims(action_dim: int) -> tuple[int, int]:
     return w, 2 * w
 
 
-def config_of(args: Args, ds: DemoWindows, low: dict, images: dict) -> dict:
-    with open_dataset(args.dataset) as f:
+def config_of(cfg: TrainConfig, dataset: Path, ds: DemoWindows, low: dict, images: dict, run: dict) -> dict:
+    with open_dataset(dataset) as f:
         env_args = json.loads(f["data"].attrs["env_args"])
         # what evaluation may ask of the policy (the handover's giver): only what some training demo shows
         reset_options = sorted({f["data"][n].attrs["reset_options"] for n in ds.names})
     stats = {k: dict(min=np.asarray(ds.stats[k]["min"]).tolist(), max=np.asarray(ds.stats[k]["max"]).tolist())
              for k in ["actions", *low]}
     action_dim = int(np.asarray(ds.stats["actions"]["min"]).size)
-    return dict(algo=args.algo, obs=args.obs, low_dim=low, images=images, obs_horizon=args.obs_horizon,
-                action_horizon=args.action_horizon, action_steps=args.action_steps,
-                action_dim=action_dim, down_dims=list(args.down_dims or default_down_dims(action_dim)),
-                hidden_dims=list(args.hidden_dims), ddim_steps=args.ddim_steps, stats=stats, env_args=env_args,
-                dataset=str(args.dataset), train_demos=len(ds.names), reset_options=[json.loads(o) for o in reset_options],
-                train_args=asdict(args) | dict(
-                    dataset=str(args.dataset), out=str(args.out)))
+    return dict(algo=cfg.algo, obs=cfg.obs, low_dim=low, images=images, obs_horizon=cfg.obs_horizon,
+                action_horizon=cfg.action_horizon, action_steps=cfg.action_steps,
+                action_dim=action_dim, down_dims=list(cfg.down_dims or default_down_dims(action_dim)),
+                hidden_dims=list(cfg.hidden_dims), ddim_steps=cfg.ddim_steps, stats=stats, env_args=env_args,
+                dataset=str(dataset), train_demos=len(ds.names), reset_options=[json.loads(o) for o in reset_options],
+                train_config=asdict(cfg), train_run=run)
 
 
 def batches(ds, batch_size: int, generator: torch.Generator):
@@ -143,9 +150,9 @@ def ema_copy(model, ema: EMAModel):
     return m.eval()
 
 
-def valid_windows(path: Path, keys: list[str], args: Args) -> DemoWindows | None:
+def valid_windows(path: Path, keys: list[str], cfg: TrainConfig) -> DemoWindows | None:
     try:
-        return DemoWindows(path, keys, args.obs_horizon, args.action_horizon, mask="valid", normalize=False)
+        return DemoWindows(path, keys, cfg.obs_horizon, cfg.action_horizon, mask="valid", normalize=False)
     except ValueError:  # no validation demos (tiny datasets)
         return None
 
@@ -220,35 +227,40 @@ def to_device(batch: dict, device: torch.device) -> dict:
             for k, v in batch.items()}
 
 
-def main(args: Args) -> dict:
-    device = resolve_device(args.device)
-    if args.precision == "bf16" and not native_bf16(device):
+def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int = 6000, minutes: float | None = None,
+          seed: int = 0, device: str = "auto", resume: bool = False, progress: bool = True, eval_every: int = 0,
+          eval_episodes: int = 10, ckpt_every: int = 500) -> dict:
+    """Trains a policy on `dataset` into `out` (checkpoint.pt, metrics.jsonl, loss.png) for `steps` steps (or
+    `minutes`); with `resume`, from the checkpoint there. Every `eval_every` steps the EMA policy plays
+    `eval_episodes` episodes. Returns the run's summary (steps, seconds, losses, samples/s)."""
+    device = resolve_device(device)
+    if cfg.precision == "bf16" and not native_bf16(device):
         print(f"[train] warning: --precision bf16 on {device}, which has no bf16 arithmetic (no AVX512-BF16 or AMX): "
-              "autocast is emulated and slower than fp32 (0.40x on a 2-core Xeon, benchmarks.train_throughput)")
-    out, ckpt_path = args.out, args.out / "checkpoint.pt"
-    if ckpt_path.exists() and not args.resume:
+              "autocast is emulated and slower than fp32 (benchmarks.train_throughput)")
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists() and not resume:
         raise FileExistsError(f"{ckpt_path} exists; pass --resume to continue it, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
-    low, images = select_keys(args.dataset, args.obs)
+    torch.manual_seed(seed)
+    low, images = select_keys(dataset, cfg.obs)
     keys = sorted(low) + sorted(images)
-    ds = DemoWindows(args.dataset, keys, args.obs_horizon, args.action_horizon, mask="train", normalize=False)
+    ds = DemoWindows(dataset, keys, cfg.obs_horizon, cfg.action_horizon, mask="train", normalize=False)
     constant = [k for k in low if np.array_equal(ds.stats[k]["min"], ds.stats[k]["max"])]
     if constant:
         # a key the same in every training window (one object's size) tells the policy nothing, and any other value
         # at test time would sit thousands of spans outside the range it was normalized to
-        print(f"[train] leaving out obs keys constant over {args.dataset}: {constant}")
+        print(f"[train] leaving out obs keys constant over {dataset}: {constant}")
         low = {k: v for k, v in low.items() if k not in constant}
         keys = [k for k in keys if k not in constant]
         ds.obs_keys = [k for k in ds.obs_keys if k not in constant]
-    valid = valid_windows(args.dataset, keys, args)
-    cfg = config_of(args, ds, low, images)
-    ck = read_checkpoint(ckpt_path) if args.resume and ckpt_path.exists() else None
-    if ck is not None and args.down_dims is None:  # the width it started with (an older default)
-        cfg["down_dims"] = ck["config"]["down_dims"]
-    model = build_model(cfg).to(device)
-    lr = args.lr or 1e-3
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+    valid = valid_windows(dataset, keys, cfg)
+    model_cfg = config_of(cfg, dataset, ds, low, images, run=dict(
+        dataset=str(dataset), out=str(out), steps=steps, seed=seed, device=str(device)))
+    ck = read_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
+    if ck is not None and cfg.down_dims is None:  # the width it started with (an older default)
+        model_cfg["down_dims"] = ck["config"]["down_dims"]
+    model = build_model(model_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMAModel(model.parameters(), power=0.75, use_ema_warmup=True)
     step, metrics, trained_seconds, start = 0, [], 0.0, 0  # start: the step the warm-up + cosine schedule began at
     if ck is not None:
@@ -256,22 +268,22 @@ def main(args: Args) -> dict:
         opt.load_state_dict(ck["optimizer"])
         step, start = ck["step"], ck.get("schedule_start", 0)
 
-    def schedule(start: int):  # warm-up, then cosine to 0 at --steps
-        return get_scheduler("cosine", opt, num_warmup_steps=args.warmup_steps, num_training_steps=args.steps - start)
+    def schedule(start: int):  # warm-up, then cosine to 0 at `steps`
+        return get_scheduler("cosine", opt, num_warmup_steps=cfg.warmup_steps, num_training_steps=steps - start)
     sched = schedule(start)
     if ck is not None:
         saved_lr = ck["optimizer"]["param_groups"][0]["lr"]
         if math.isclose(sched.lr_lambdas[0](step - start) * sched.base_lrs[0], saved_lr, rel_tol=1e-6, abs_tol=1e-12):
             sched.load_state_dict(ck["lr_scheduler"])  # the same schedule, interrupted: go on along it
             opt.param_groups[0]["lr"] = saved_lr  # building the scheduler reset it to the warm-up's first value
-        elif step < args.steps:
-            # --steps moved the schedule's end: jumping into the new cosine midway (lr 0 -> 5e-4 at once on the
-            # handover's 6000-step base) blew its loss up from 0.01 to 1.0 within 20 steps, because Adam's second
-            # moments still held the tiny late-training gradients; a fresh warm-up lets them catch up (0.1 at worst)
+        elif step < steps:
+            # more steps moved the schedule's end: jumping into the new cosine midway blew a trained base's loss up
+            # by two orders of magnitude within 20 steps, because Adam's second moments still held the tiny
+            # late-training gradients; a fresh warm-up lets them catch up
             start = step
             sched = schedule(start)
-            print(f"[train] --steps {args.steps} differs from the schedule {args.out / 'checkpoint.pt'} was trained "
-                  f"on: steps {step}-{args.steps} get their own warm-up and cosine")
+            print(f"[train] {steps} steps differ from the schedule {ckpt_path} was trained on: steps {step}-{steps} "
+                  f"get their own warm-up and cosine")
         ema.load_state_dict(ck["ema"])
         ema.to(device)
         torch.set_rng_state(ck["rng"])
@@ -279,11 +291,11 @@ def main(args: Args) -> dict:
         metrics = [m for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if m["step"] <= step]
     (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"[train] {args.algo} ({args.obs}: {keys}) on {len(ds.names)} demos / {len(ds)} windows, "
-          f"{n_params / 1e6:.2f}M parameters, on {device} ({args.precision}), from step {step}")
+    print(f"[train] {cfg.algo} ({cfg.obs}: {keys}) on {len(ds.names)} demos / {len(ds)} windows, "
+          f"{n_params / 1e6:.2f}M parameters, on {device} ({cfg.precision}), from step {step}")
 
     def save():
-        save_checkpoint(ckpt_path, config=cfg, model=model.state_dict(), ema=ema.state_dict(),
+        save_checkpoint(ckpt_path, config=model_cfg, model=model.state_dict(), ema=ema.state_dict(),
                         ema_model=ema_copy(model, ema).state_dict(), optimizer=opt.state_dict(),
                         lr_scheduler=sched.state_dict(), rng=torch.get_rng_state(), step=step,
                         schedule_start=start, trained_seconds=trained_seconds)
@@ -293,16 +305,16 @@ def main(args: Args) -> dict:
         with (out / "metrics.jsonl").open("a") as fh:
             fh.write(json.dumps(m) + "\n")
 
-    data = batches(ds, args.batch_size, torch.Generator().manual_seed(args.seed + step))
-    bar = tqdm(total=args.steps, initial=step, desc=f"train {args.algo}", disable=not args.progress)
+    data = batches(ds, cfg.batch_size, torch.Generator().manual_seed(seed + step))
+    bar = tqdm(total=steps, initial=step, desc=f"train {cfg.algo}", disable=not progress)
     t_start = time.perf_counter() - trained_seconds
     model.train()
-    while step < args.steps:
-        if args.minutes is not None and time.perf_counter() - t_start > 60 * args.minutes:
-            print(f"[train] --minutes {args.minutes} reached at step {step}")
+    while step < steps:
+        if minutes is not None and time.perf_counter() - t_start > 60 * minutes:
+            print(f"[train] the {minutes}-minute budget ran out at step {step}")
             break
         batch = to_device(next(data), device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             loss = model.loss(batch["obs"], batch["actions"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -315,11 +327,11 @@ def main(args: Args) -> dict:
         if step % 20 == 0 or step == 1:
             log(dict(step=step, loss=loss.item(), lr=sched.get_last_lr()[0], seconds=round(trained_seconds, 1)))
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % args.ckpt_every == 0:
+        if step % ckpt_every == 0:
             save()
-        if args.eval_every and args.eval_episodes and step % args.eval_every == 0:
+        if eval_every and eval_episodes and step % eval_every == 0:
             m = ema_copy(model, ema).cpu()  # policies act on CPU, next to the simulator
-            res = summarize(run_jobs(m, None, "train", [(0, i) for i in range(args.eval_episodes)]), [0])
+            res = evaluate(m, None, "train", seeds=1, episodes=eval_episodes, workers=1)
             log(dict(step=step, success=res["success_mean"], valid_loss=valid_loss(m, valid)))
             bar.set_postfix(loss=f"{loss.item():.4f}", success=f"{res['success_mean']:.0%}")
     bar.close()
@@ -328,10 +340,16 @@ def main(args: Args) -> dict:
     losses = [m["loss"] for m in metrics if "loss" in m]
     summary = dict(step=step, seconds=round(trained_seconds, 1), params=n_params, first_loss=losses[0] if losses else None,
                    final_loss=float(np.mean(losses[-10:])) if losses else None,
-                   samples_per_second=round(step * min(args.batch_size, len(ds)) / max(trained_seconds, 1e-9), 1))
+                   samples_per_second=round(step * min(cfg.batch_size, len(ds)) / max(trained_seconds, 1e-9), 1))
     print(f"[train] done: step {step}, loss {summary['first_loss']:.4f} -> {summary['final_loss']:.4f}, "
           f"{summary['samples_per_second']:.0f} samples/s; wrote {ckpt_path}, {out / 'loss.png'}")
     return summary
+
+
+def main(args: Args) -> dict:
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    return train(args.dataset, args.out, cfg, args.steps, args.minutes, args.seed, args.device, args.resume,
+                 args.progress, args.eval_every, args.eval_episodes, args.ckpt_every)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import numpy as np
 import trimesh
 
 from assets import shapes
+from assets.mesh_loader import read_mesh
 
 LIBRARY_VERSION = 3
 # CoACD settings: concavity threshold 0.1 keeps cup walls and mug handles as separate hulls while convex objects stay
@@ -272,8 +273,6 @@ def get_object(object_id: str) -> ObjectAsset:
         if spec.source == "procedural":
             mesh = procedural_mesh(spec)
         else:
-            from assets.mesh_loader import read_mesh
-
             mesh = read_mesh(spec.source, spec.params.get("scale", 1.0))
         _build(spec, mesh, d)
     _loaded[object_id] = asset = _asset_from_dir(spec, d)
@@ -286,6 +285,26 @@ def register(spec: ObjectSpec) -> None:
         raise ValueError(f"object id {spec.id!r} is already in the library with other properties; pick another id")
     OBJECTS[spec.id] = spec
     _loaded.pop(spec.id, None)
+
+
+def load_mesh_object(path: str | Path, object_id: str | None = None, category: str = "custom", scale: float = 1.0,
+                     mass: float | None = None, density: float = 500.0, friction: float = 0.8) -> ObjectAsset:
+    """Registers a user's mesh file as a library object and builds its collision parts (cached by file content); it is
+    then usable in any task by its id:
+
+        obj = load_mesh_object("my_mug.obj", object_id="my_mug", category="mug", mass=0.25)
+        env.reset(options={"scenario": f"{obj.id}|studio-wood-grey|p0"})
+    """
+    mesh = read_mesh(path, scale)
+    digest = hashlib.sha1(Path(path).read_bytes()).hexdigest()[:10]
+    oid = object_id or f"{Path(path).stem}_{digest}"
+    if mass is None:
+        vol = mesh.volume if mesh.is_volume else mesh.convex_hull.volume
+        mass = float(density * vol)
+    spec = ObjectSpec(id=oid, category=category, shape="mesh", params=dict(scale=scale, sha1=digest),
+                              mass=round(float(mass), 4), friction=float(friction), source=str(Path(path).resolve()))
+    register(spec)
+    return get_object(oid)
 
 
 def add_to_builder(builder, asset: ObjectAsset, color=(0.7, 0.7, 0.7, 1.0)) -> None:

@@ -6,35 +6,39 @@ benchmarks/results/.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
 
-from dexenvs.experts import TaskName
+import gymnasium as gym
+
+from benchmarks.common import RESULTS, save_result
+from dexenvs.executor import executor
+from dexenvs.experts import rollout
+from dexenvs.rates import format_rate, wilson_interval
+from dexenvs.tasks import TaskName, get_task
 
 SPLITS = ("train", "test_objects", "test_oep")
 
 
-def _run(task: str, split: str, seeds: list[int]) -> list[tuple[str, bool]]:
-    import gymnasium as gym
+class ExpertRunner:
+    """One worker's env and expert for one split."""
 
-    import dexenvs  # noqa: F401
-    from dexenvs.experts import EXPERTS, episode_options, rollout
+    def __init__(self, task: str, split: str):
+        self.spec = get_task(task)
+        self.env = gym.make(self.spec.env_id, split=split).unwrapped
+        self.expert = self.spec.expert(self.env)
 
-    env_id, cls = EXPERTS[task]
-    env = gym.make(env_id, split=split).unwrapped
-    expert = cls(env)
-    out = []
-    for s in seeds:
-        options = episode_options(task, s)
-        ok = bool(rollout(env, expert, seed=s, options=options)["success"][0])
-        out.append((str(env.scenarios[0]) + (f"|giver={options['giver']}" if options else ""), ok))
-    return out
+    def run(self, seed: int) -> tuple[str, bool]:
+        options = self.spec.episode_options(seed)
+        ok = bool(rollout(self.env, self.expert, seed=seed, options=options or None)["success"][0])
+        return str(self.env.scenarios[0]) + (f"|giver={options['giver']}" if options else ""), ok
+
+    def close(self) -> None:
+        self.env.close()
 
 
 @dataclass
@@ -42,30 +46,27 @@ class Args:
     task: TaskName = "grasp"
     episodes: int = 50
     workers: int = 2
-    out: Path = Path("benchmarks/results")
+    out: Path = RESULTS
 
 
 def main(args: Args) -> dict:
     t0 = time.perf_counter()
     res: dict = {}
-    with ProcessPoolExecutor(args.workers) as ex:
-        futs = {(sp, w): ex.submit(_run, args.task, sp, list(range(w, args.episodes, args.workers)))
-                for sp in SPLITS for w in range(args.workers)}
-        for sp in SPLITS:
-            rows = [r for w in range(args.workers) for r in futs[(sp, w)].result()]
-            by_cat = defaultdict(list)
-            for scen, ok in rows:
-                by_cat[scen.split("|")[0].rsplit("_", 1)[0]].append(ok)
-            res[sp] = dict(success=sum(ok for _, ok in rows) / len(rows), episodes=len(rows),
-                           per_category={c: sum(v) / len(v) for c, v in sorted(by_cat.items())},
-                           failures=[s for s, ok in rows if not ok])
+    for sp in SPLITS:
+        rows = list(executor(args.workers).map(ExpertRunner, (args.task, sp), ExpertRunner.run, range(args.episodes)))
+        by_cat = defaultdict(list)
+        for scen, ok in rows:
+            by_cat[scen.split("|")[0].rsplit("_", 1)[0]].append(ok)
+        k = sum(ok for _, ok in rows)
+        res[sp] = dict(success=k / len(rows), successes=k, episodes=len(rows), interval=wilson_interval(k, len(rows)),
+                       per_category={c: sum(v) / len(v) for c, v in sorted(by_cat.items())},
+                       failures=[s for s, ok in rows if not ok])
     print(f"{args.task} expert, {args.episodes} episodes per split ({time.perf_counter() - t0:.0f} s)")
-    print(f"{'split':14s} {'success':>8s}  per category")
+    print(f"{'split':14s} {'success [95% interval] (n)':>30s}  per category")
     for sp in SPLITS:
         cats = ", ".join(f"{c} {v:.0%}" for c, v in res[sp]["per_category"].items())
-        print(f"{sp:14s} {res[sp]['success']:8.1%}  {cats}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"expert_success_{args.task}.json").write_text(json.dumps(res, indent=1))
+        print(f"{sp:14s} {format_rate(res[sp]['successes'], res[sp]['episodes']):>30s}  {cats}")
+    save_result(args.out / f"expert_success_{args.task}.json", res, args)
     return res
 
 

@@ -1,13 +1,13 @@
-"""The flywheel benchmark: a full default run per task (3 iterations) and the replay-only baseline (DexMimicGen: A_EP
-from the seed), side by side, with wall time per stage.
+"""The headline comparison: the flywheel against the replay-only baseline (DexMimicGen: A_EP of the seeds onto each
+iteration's objects), per task, with the same code, seeds, training steps and evaluation episodes, next to
+DexFlyWheel's published figures.
 
     python -m benchmarks.flywheel [--tasks grasp pour lift handover] [--variants flywheel replay_only] [--quick]
-        [--seed-scenarios SCENARIO ... | draw]   (one task; default: the task's own, one per category)
-        [--rollout-motion executed|seed] [--cover True|False]
 
-Each run is `python -m generators.flywheel` in its own directory under runs/flywheel/ (resumable: rerunning continues
-interrupted runs). Copies each run's report.md / report.png / report.json to benchmarks/results/flywheel/<task>_<variant>/
-and writes benchmarks/results/flywheel.json plus a summary table against DexFlyWheel's Table 1/2 figures.
+Each run is `generators.flywheel` with the task's preset in its own directory under `--runs` (resumable: rerunning
+continues an interrupted run, and a finished one is only re-read). Each run's report.md / .png / .json goes to
+benchmarks/results/flywheel/<run>/ as soon as it finishes, and benchmarks/results/flywheel.json (or flywheel_quick.json)
+holds the table: T_OEP per iteration, every figure with its episodes and 95% interval, and the commit of each run.
 """
 
 from __future__ import annotations
@@ -16,83 +16,74 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import tyro
 
-from dexenvs.experts import TaskName
-from generators import flywheel
-
-Variant = Literal["flywheel", "replay_only", "no_residual", "no_aep"]
-
-RESULTS = Path(__file__).parent / "results"
-PAPER_T_OEP = {"grasp": (15.0, 58.0, 90.0), "pour": (36.1, 55.6, 85.8), "lift": (13.9, 44.4, 79.4),
-               "handover": (0.8, 17.5, 72.5)}  # DexFlyWheel Table 1, SR in T_OEP per iteration (%)
-PAPER_REPLAY = {"grasp": 50.3, "pour": 44.4, "lift": 43.7, "handover": 42.5}  # Table 2, DexMimicGen (Enhanced)
+from benchmarks.common import RESULTS, save_result
+from dexenvs.rates import format_rate
+from dexenvs.tasks import get_task, task_names
+from generators.flywheel import FlywheelConfig, run_flywheel, run_name
+from generators.flywheel.config import Variant
 
 
 @dataclass
 class Args:
-    tasks: list[TaskName] = field(default_factory=lambda: ["grasp", "pour", "lift", "handover"])
+    tasks: list[str] = field(default_factory=task_names)
     variants: list[Variant] = field(default_factory=lambda: ["flywheel", "replay_only"])
     quick: bool = False
     iters: int = 3
-    seed_scenarios: tuple[str, ...] | None = None
-    """start from one seed per scenario (generators.flywheel --seed-scenarios; default: SEED_SCENARIOS[task]); needs a
-    single --tasks"""
-    seed_share: float = 0.0
-    """share of D_i (i > 1) carried from the seeds (generators.flywheel --seed-share); flywheel and no_residual only"""
-    rollout_motion: Literal["executed", "seed"] | None = None
-    """what A_EP carries from each rollout (generators.flywheel --rollout-motion) in the variants that carry rollouts
-    (flywheel and no_residual); default: the grafted grasp (`seed`)"""
-    cover: bool | None = None
-    """carry the seed onto the objects no kept rollout holds (generators.flywheel --cover; default: COVER[task]);
-    flywheel and no_residual only"""
+    runs: Path = Path("runs/flywheel")
+    """where the runs are made"""
+    results: Path = RESULTS
+    workers: int = 2
 
 
-def _summary(rep: dict) -> dict:
-    return dict(task=rep["task"], variant=rep["variant"], minutes=round(rep["total_stage_seconds"] / 60, 1),
-                t_oep=[it["eval"].get("T_OEP/combined", it["eval"]["T_OEP/base"])["mean"] for it in rep["iterations"]],
-                t_oep_base=[it["eval"]["T_OEP/base"]["mean"] for it in rep["iterations"]],
-                t_o=[(it["eval"]["T_O/base"]["mean"], it["eval"].get("T_O/combined", {}).get("mean"))
-                     for it in rep["iterations"]],
-                stage_seconds=rep["stage_seconds"])
+def _final(it: dict) -> dict:
+    """An iteration's T_OEP figure of the policy the run hands on: combined where a residual was trained."""
+    f = it["eval"]["figures"]
+    return f.get("T_OEP/combined", f["T_OEP/base"])
 
 
-def _table(runs: dict) -> str:
-    lines = ["| run (task_variant[_setting]) | minutes | SR T_OEP per iteration, base → combined (ours) "
-             "| DexFlyWheel T_OEP | replay baseline (paper) |", "|---|---|---|---|---|"]
-    for name, r in runs.items():
-        ours = " / ".join(f"{b:.1%}" + (f" → {c:.1%}" if r["variant"] in ("flywheel", "no_aep") else "")
-                          for b, c in zip(r["t_oep_base"], r["t_oep"]))
-        lines.append(f"| {name} | {r['minutes']} | {ours} | "
-                     f"{' / '.join(f'{x}%' for x in PAPER_T_OEP[r['task']])} | {PAPER_REPLAY[r['task']]}% |")
+def summary_of(rep: dict) -> dict:
+    return dict(task=rep["task"], variant=rep["variant"], commit=rep["provenance"]["commit"],
+                minutes=round(rep["total_stage_seconds"] / 60, 1),
+                t_oep=[dict(successes=_final(it)["successes"], episodes=_final(it)["episodes"],
+                            interval=_final(it)["interval"]) for it in rep["iterations"]],
+                t_oep_base=[dict(successes=it["eval"]["figures"]["T_OEP/base"]["successes"],
+                                 episodes=it["eval"]["figures"]["T_OEP/base"]["episodes"]) for it in rep["iterations"]])
+
+
+def table(runs: dict) -> str:
+    lines = ["| task | variant | T_OEP i = 1 | i = 2 | i = 3 | minutes | commit | DexFlyWheel T_OEP | paper's replay |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in sorted(runs.items(), key=lambda kv: (kv[1]["task"], kv[1]["variant"] != "flywheel")):
+        spec = get_task(r["task"])
+        paper = " / ".join(f"{x}%" for x in spec.reference_t_oep) if spec.reference_t_oep else "-"
+        replay = f"{spec.reference_replay}%" if spec.reference_replay is not None else "-"
+        cells = [format_rate(f["successes"], f["episodes"]) for f in r["t_oep"]]
+        lines.append(f"| {r['task']} | {r['variant']} | " + " | ".join(cells) + f" | {r['minutes']} | "
+                     f"{(r['commit'] or '-')[:10]} | {paper} | {replay} |")
     return "\n".join(lines)
 
 
 def main(args: Args) -> dict:
-    """Runs one after another and rewrites the summary after each, so an interrupted benchmark keeps what it finished
-    (and rerunning it resumes the unfinished run)."""
-    summary = RESULTS / ("flywheel_quick.json" if args.quick else "flywheel.json")
-    if args.seed_scenarios and len(args.tasks) != 1:
-        raise ValueError(f"--seed-scenarios are one task's scenarios; pass a single --tasks, not {args.tasks}")
-    runs: dict = json.loads(summary.read_text())["runs"] if summary.exists() else {}
+    """Runs one after another and rewrites the table after each, so an interrupted benchmark keeps what it finished."""
+    path = args.results / ("flywheel_quick.json" if args.quick else "flywheel.json")
+    runs: dict = json.loads(path.read_text())["runs"] if path.exists() else {}
     for task in args.tasks:
+        get_task(task)
         for variant in args.variants:
-            loop = variant in flywheel.CARRY_ROLLOUTS
-            run = flywheel.Args(task=task, variant=variant, quick=args.quick, iters=args.iters,
-                                seed_scenarios=args.seed_scenarios, seed_share=args.seed_share if loop else 0.0,
-                                rollout_motion=args.rollout_motion if loop else None,
-                                cover=args.cover if loop else None)
-            rep = flywheel.main(run)
-            name = f"{task}_{variant}" + flywheel.run_suffix(run)
-            dst = RESULTS / "flywheel" / name
+            cfg = FlywheelConfig(task=task, variant=variant, quick=args.quick, iters=args.iters, progress=False,
+                                 workers=args.workers)
+            name = run_name(cfg)
+            rep = run_flywheel(FlywheelConfig(**{**cfg.__dict__, "out": args.runs / name}))
+            dst = args.results / "flywheel" / name
             dst.mkdir(parents=True, exist_ok=True)
             for f in ("report.md", "report.png", "report.json"):
                 shutil.copy(Path(rep["out"]) / f, dst / f)
-            runs[name] = _summary(rep)
-            summary.write_text(json.dumps(dict(runs=runs, table=_table(runs)), indent=1))
-    print(_table(runs))
+            runs[name] = summary_of(rep)
+            save_result(path, dict(runs=runs, table=table(runs)), args)
+    print(table(runs))
     return runs
 
 

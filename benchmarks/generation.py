@@ -9,7 +9,6 @@ benchmarks/results/generation_<task>.json.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,43 +16,44 @@ from typing import Literal
 
 import tyro
 
-from generators import augment, seed
-
-TASKS = ("grasp", "pour", "lift", "handover")
+from benchmarks.common import RESULTS, save_result
+from dexenvs.rates import format_rate
+from dexenvs.tasks import TaskName, task_names
+from generators.augment import AugmentConfig, generate
+from generators.seed import record_seeds
 
 
 @dataclass
 class Args:
-    task: Literal["all", "grasp", "pour", "lift", "handover"] = "all"
+    task: TaskName | Literal["all"] = "all"
     attempts: int = 200
     objects: tuple[Literal["seed", "category", "all"], ...] = ("category", "all")
     workers: int = 2
-    out: Path = Path("benchmarks/results")
+    out: Path = RESULTS
 
 
 def main(args: Args) -> dict:
-    tasks = TASKS if args.task == "all" else (args.task,)
+    tasks = task_names() if args.task == "all" else (args.task,)
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for task in tasks:
-            src = seed.main(seed.Args(task=task, out=Path(tmp) / task / "seed.hdf5"))
+            src = record_seeds(task, Path(tmp) / task / "seed.hdf5")
             results[task] = {}
             for mode in args.objects:
-                s = augment.main(augment.Args(task=task, num=args.attempts, max_attempts=args.attempts, source=src,
-                                              out=Path(tmp) / task / f"aep_{mode}.hdf5", objects=mode,
-                                              workers=args.workers))
+                s = generate(task, src, Path(tmp) / task / f"aep_{mode}.hdf5", args.attempts,
+                             AugmentConfig(objects=mode, max_attempts=args.attempts), workers=args.workers)
                 results[task][mode] = s
             args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / f"generation_{task}.json").write_text(json.dumps(results[task], indent=1))
+            save_result(args.out / f"generation_{task}.json", results[task], args)
     print(f"\nA_EP generation, {args.attempts} attempts per row, {args.workers} workers "
           f"(anchors: MimicGen 20-30%, DexMimicGen 29-76%, DexFlyWheel A_EP 89.8%)")
-    print(f"{'task':9s} {'objects':9s} {'success':>8s} {'demos/h':>8s} {'O':>3s} {'E':>3s} {'P':>3s} {'OxExP':>6s}"
+    print(f"{'task':9s} {'objects':9s} {'success [95% interval] (n)':>30s} {'demos/h':>8s} {'O':>3s} {'E':>3s} {'P':>3s} {'OxExP':>6s}"
           f"  objects below 50%")
     for task, modes in results.items():
         for mode, s in modes.items():
             c = s["coverage_successes"]
             weak = [o for o, v in s["per_object"].items() if v["success_rate"] < 0.5]
-            print(f"{task:9s} {mode:9s} {s['success_rate']:8.1%} {s['demos_per_hour']:8.0f} {c['objects']:3d} "
+            print(f"{task:9s} {mode:9s} {format_rate(s['successes'], s['attempts']):>30s} {s['demos_per_hour']:8.0f} {c['objects']:3d} "
                   f"{c['environments']:3d} {c['poses']:3d} {c['scenarios']:6d}  {', '.join(weak) or '-'}")
     return results
 

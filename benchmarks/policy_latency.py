@@ -11,7 +11,6 @@ benchmarks/results/policy_latency.json.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ import numpy as np
 import torch
 import tyro
 
-from agents.model import build_model
+from agents.models import build_model
 from agents.policy import Policy
+from benchmarks.common import save_result
 
 STATE = dict(agent_qpos=20, agent_qvel=20, extra_fingertip_pos=15, extra_goal_pos=3, extra_obj_extents=3, extra_obj_pose=7,
              extra_obj_vel=6, extra_wrist_pose=7)
@@ -108,7 +108,7 @@ def main(args: Args) -> dict:
     print(f"default state policy at DDIM-8: {d['ddim8_ms']:.1f} ms per chunk, {w['ddim8_ms'] / d['ddim8_ms']:.1f}x faster "
           f"than diffusion_policy's width ({w['ddim8_ms']:.0f} ms)")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "policy_latency.json").write_text(json.dumps(results, indent=1))
+    save_result(args.out / "policy_latency.json", results, args)
     return results
 
 

@@ -7,14 +7,15 @@ the CLI defaults under a `--minutes` budget each -> evaluate each on train, test
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
 
 from agents import evaluate, train
-from generators import augment, seed
+from benchmarks.common import save_result
+from generators.augment import generate
+from generators.seed import record_seeds
 
 SPLITS = ("train", "test_objects", "test_oep")
 
@@ -33,8 +34,8 @@ def main(args: Args) -> dict:
     args.work.mkdir(parents=True, exist_ok=True)
     data = args.work / "grasp_aep.hdf5"
     if not data.exists():
-        src = seed.main(seed.Args(task="grasp", out=args.work / "seed.hdf5"))
-        augment.main(augment.Args(task="grasp", num=int(args.demos * 1.1), source=src, out=data, progress=False))
+        src = record_seeds("grasp", args.work / "seed.hdf5")
+        generate("grasp", src, data, int(args.demos * 1.1), progress=False)
     results = {}
     for algo in ("diffusion", "bc"):
         run = args.work / algo
@@ -49,8 +50,7 @@ def main(args: Args) -> dict:
     for algo, r in results.items():
         cells = " ".join(f"{r[sp]['success_mean']:8.1%} ± {r[sp]['success_std']:5.1%}" for sp in SPLITS)
         print(f"{algo:10s} {r['training']['step']:6d} {r['training']['seconds'] / 60:9.1f} {cells}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "policy_quality.json").write_text(json.dumps(results, indent=1))
+    save_result(args.out / "policy_quality.json", results, args)
     return results
 
 

@@ -12,7 +12,6 @@ second side by side and writes benchmarks/results/reader.json.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,8 +21,11 @@ import numpy as np
 import torch
 import tyro
 
-from generators import augment, seed
-from generators.dataset import DemoWindows
+from agents import train
+from agents.windows import DemoWindows
+from benchmarks.common import save_result
+from generators.augment import AugmentConfig, generate
+from generators.seed import record_seeds
 
 
 @dataclass
@@ -74,11 +76,10 @@ def batched_windows_per_second(ds: DemoWindows, seconds: float) -> float:
 
 def train_steps_per_second(path: Path, steps: int) -> dict:
     """Optimizer steps/s of the default state diffusion policy, fed per window (DataLoader) vs batched."""
-    from agents import train
 
     low, _ = train.select_keys(path, "state")
     ds = DemoWindows(path, sorted(low), 2, 16, mask=None, normalize=False)
-    cfg = train.config_of(train.Args(dataset=path), ds, low, {})
+    cfg = train.config_of(train.TrainConfig(), path, ds, low, {}, run={})
     model = train.build_model(cfg)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
 
@@ -122,14 +123,13 @@ def main(args: Args) -> dict:
         if args.dataset:
             sets.append(("given", args.dataset, None))
         else:
-            src = seed.main(seed.Args(task="grasp", out=Path(tmp) / "seed.hdf5"))
+            src = record_seeds("grasp", Path(tmp) / "seed.hdf5")
             state = Path(tmp) / "state.hdf5"
-            augment.main(augment.Args(task="grasp", num=args.demos, source=src, out=state, progress=False))
+            generate("grasp", src, state, args.demos, progress=False)
             sets.append(("state", state, None))
             if args.rgb_demos:
                 rgb = Path(tmp) / "rgb.hdf5"
-                augment.main(augment.Args(task="grasp", num=args.rgb_demos, source=src, out=rgb, obs_mode="rgb",
-                                          progress=False))
+                generate("grasp", src, rgb, args.rgb_demos, AugmentConfig(obs_mode="rgb"), progress=False)
                 sets.append(("rgb", rgb, ["head_rgb", "agent_qpos"]))
         for name, path, keys in sets:
             results[name] = measure(path, keys, args.seconds)
@@ -148,8 +148,7 @@ def main(args: Args) -> dict:
         t = results["train_steps_per_s"]
         print(f"training steps/s, default state U-Net, batch 256: per-window DataLoader {t['per_window']:.1f}, "
               f"batched {t['batched']:.1f} ({t['batched'] / t['per_window']:.2f}x)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "reader.json").write_text(json.dumps(results, indent=1))
+    save_result(args.out / "reader.json", results, args)
     return results
 
 

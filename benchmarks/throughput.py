@@ -12,7 +12,6 @@ Numbers are printed side by side and written as JSON under benchmarks/results/.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import tempfile
@@ -25,7 +24,8 @@ import torch
 import tyro
 
 import dexenvs  # noqa: F401
-from dexenvs.experts import EXPERTS, TaskName
+from benchmarks.common import save_result
+from dexenvs.tasks import TaskName, get_task
 
 
 @dataclass
@@ -114,7 +114,8 @@ def _maniskill_floor(sim_freq: int, control_freq: int, steps: int) -> dict:
 
 
 def main(args: Args) -> dict:
-    env_id, expert_cls = EXPERTS[args.task]
+    spec = get_task(args.task)
+    env_id, expert_cls = spec.env_id, spec.expert
     res: dict = dict(task=args.task, env_id=env_id, machine=platform.node(), cpu_count=os.cpu_count(),
                      torch_threads=torch.get_num_threads())
     env = gym.make(env_id).unwrapped
@@ -168,7 +169,7 @@ def main(args: Args) -> dict:
         print(f"  object library from an empty cache: {res['library_objects']} objects in {res['library_build_s']:.1f} s "
               f"(2 workers)")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"throughput_{args.task}.json").write_text(json.dumps(res, indent=1))
+    save_result(args.out / f"throughput_{args.task}.json", res, args)
     return res
 
 

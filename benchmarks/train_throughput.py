@@ -22,9 +22,9 @@ import torch
 import tyro
 from torch.utils.flop_counter import FlopCounterMode
 
-from agents.model import build_model
+from agents.models import build_model
 from agents.train import default_down_dims, native_bf16
-from benchmarks.flywheel_reeval import save_json
+from benchmarks.common import save_result
 from benchmarks.policy_latency import STATE as ONE_HAND
 from benchmarks.policy_latency import config as latency_config
 
@@ -111,8 +111,9 @@ def main(args: Args) -> dict:
               f" {res[name]['fp32_gflops']:12.0f}")
     path = args.out / "train_throughput.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
+    stored.pop("provenance", None)
     stored[cpu_label(cpu)] = dict(cpu=cpu, **res)
-    save_json(stored, path)
+    save_result(path, stored, args)
     for label, r in stored.items():  # every CPU measured so far, side by side
         ratios = {n.split(" (")[0]: v["bf16"]["samples_per_s"] / v["fp32"]["samples_per_s"]
                   for n, v in r.items() if n != "cpu"}

@@ -69,6 +69,7 @@ class DexEnv(BaseEnv):
     SUPPORTED_OBS_MODES = ("state", "none", "state_dict", "rgb", "rgbd", "depth", "sensor_data", "rgb+depth")
     # subclasses set these
     task_name: str = ""
+    env_id: str = ""  # set by dexenvs.registration.register
     object_categories: tuple[str, ...] = ()
     workspace: Workspace = Workspace((-0.1, 0.1), (-0.1, 0.1))
     sim_freq: int = 120

@@ -56,7 +56,7 @@ def register(env_id: str, max_episode_steps: int):
     """Class decorator: register a dexsuite task with ManiSkill and (with the API above) with gymnasium."""
 
     def deco(cls):
-        cls.max_episode_steps = max_episode_steps
+        cls.env_id, cls.max_episode_steps = env_id, max_episode_steps
         register_env(env_id, max_episode_steps=max_episode_steps, override=env_id in REGISTERED_ENVS)(cls)
         gym.registry.pop(env_id, None)
         gym.register(

@@ -16,14 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 import tyro
 
-import dexenvs  # noqa: F401
-from generators.dataset import DatasetWriter, Episode, demo_names, open_dataset, read_episode
-from generators.recorder import flatten_obs
+from dexenvs.trajectory import DatasetWriter, Episode, demo_names, flatten_obs, make_env, open_dataset, read_episode
 
 
 @dataclass
@@ -36,13 +33,6 @@ class Args:
     """with --obs-mode: write the re-rendered dataset here"""
     video_dir: Path | None = None
     max_demos: int | None = None
-
-
-def make_env(env_args: dict, obs_mode: str | None = None, render: bool = False):
-    kwargs = dict(env_args["env_kwargs"])
-    if obs_mode:
-        kwargs["obs_mode"] = obs_mode
-    return gym.make(env_args["env_name"], render_mode="rgb_array" if render else None, **kwargs).unwrapped
 
 
 def _reset(env, ep: Episode):

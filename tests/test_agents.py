@@ -23,7 +23,7 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("agents")
     src = seed.main(seed.Args(task="grasp", out=root / "seed.hdf5"))
     state = root / "state.hdf5"
-    augment.main(augment.Args(task="grasp", num=6, source=src, out=state, workers=1, progress=False))
+    augment.generate("grasp", src, state, 6, workers=1, progress=False)
     return root, state
 
 
@@ -114,6 +114,8 @@ def test_evaluate_cli_writes_json_and_video(trained, tmp_path):
     back = json.loads(out.read_text())
     assert back["episodes"] == 4 and len(back["results"]) == 4 and set(back["per_seed"]) == {"0", "1"}
     assert 0.0 <= back["success_mean"] <= 1.0 and back["success_std"] >= 0.0
+    lo, hi = back["interval"]  # the 95% interval around successes / episodes
+    assert 0.0 <= lo <= back["successes"] / 4 <= hi <= 1.0 and hi - lo > 0.3
     assert sum(v["episodes"] for v in back["per_scenario"].values()) == 4
     assert s["split"] == "test_oep"
     assert len(list((ckpt.parent / "videos" / "DexGrasp-v0_test_oep").glob("*.mp4"))) == 2
@@ -171,8 +173,8 @@ def test_rgb_policy_trains_and_acts(data, tmp_path):
     with pytest.raises(ValueError, match="has no camera images"):
         train.main(train.Args(algo="diffusion", dataset=state, obs="rgb", out=tmp_path / "x", steps=1, **TINY))
     rgb = tmp_path / "rgb.hdf5"
-    augment.main(augment.Args(task="grasp", num=1, source=root / "seed.hdf5", out=rgb, obs_mode="rgb", workers=1,
-                              progress=False))
+    augment.generate("grasp", root / "seed.hdf5", rgb, 1, augment.AugmentConfig(obs_mode="rgb"), workers=1,
+                     progress=False)
     s = train.main(train.Args(algo="diffusion", dataset=rgb, obs="rgb", out=tmp_path / "rgb", steps=5, **TINY))
     assert np.isfinite(s["final_loss"])
     policy = load_policy(tmp_path / "rgb" / "checkpoint.pt")
@@ -185,12 +187,13 @@ def test_rgb_policy_trains_and_acts(data, tmp_path):
 
 
 def test_a_policy_is_evaluated_on_the_handover_giver_its_data_shows(tmp_path):
-    from dexenvs.experts import episode_options
+    from dexenvs.tasks import get_task
 
     # expert runs alternate the giving hand; a policy gets only the givers of its training demos, in turn
-    assert [episode_options("handover", s)["giver"] for s in (0, 1)] == ["right", "left"]
-    assert [episode_options("handover", s, [{"giver": "right"}])["giver"] for s in (0, 1)] == ["right", "right"]
-    assert episode_options("grasp", 3, [{}]) == {} and episode_options("grasp", 3) is None
+    handover, grasp = get_task("handover"), get_task("grasp")
+    assert [handover.episode_options(s)["giver"] for s in (0, 1)] == ["right", "left"]
+    assert [handover.episode_options(s, [{"giver": "right"}])["giver"] for s in (0, 1)] == ["right", "right"]
+    assert grasp.episode_options(3, [{}]) == {} and grasp.episode_options(3) == {}
     src = seed.main(seed.Args(task="handover", out=tmp_path / "seed.hdf5"))  # seed 0: the right hand gives
     train.main(train.Args(algo="bc", dataset=src, out=tmp_path / "bc", steps=2, **TINY))
     model = load_model(tmp_path / "bc" / "checkpoint.pt")
@@ -231,7 +234,7 @@ def test_bf16_training_autocasts_the_unet_and_keeps_fp32_weights(data, tmp_path,
     emulated = not train.native_bf16(torch.device("cpu"))
     assert ("no bf16 arithmetic" in capsys.readouterr().out) == emulated
     ck = read_checkpoint(tmp_path / "bf16" / "checkpoint.pt")
-    assert ck["config"]["train_args"]["precision"] == "bf16"
+    assert ck["config"]["train_config"]["precision"] == "bf16"
     assert {v.dtype for v in ck["model"].values() if v.is_floating_point()} == {torch.float32}
     assert {v.dtype for v in ck["ema_model"].values() if v.is_floating_point()} == {torch.float32}
 
@@ -250,7 +253,7 @@ def test_object_size_is_seen_where_the_data_varies_it_and_left_out_where_it_is_c
 
 
 def test_base_width_reads_width_x_batch_and_names_the_format():
-    from benchmarks.base_width import parse_config
+    from benchmarks.studies.base_width import parse_config
 
     assert parse_config("128x256") == (128, 256) and parse_config("96x128") == (96, 128)
     for bad in ("128", "128x", "wide"):

@@ -9,7 +9,7 @@ import sapien
 
 from assets import environments as env_lib
 from assets import objects as obj_lib
-from assets.mesh_loader import load_mesh_object
+from assets.objects import load_mesh_object
 
 
 def test_catalogue_size_and_categories():

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 import dexenvs  # noqa: F401
-from generators.dataset import (DatasetError, DatasetWriter, DemoWindows, Episode, demo_names, merge_datasets, open_dataset,
-                                read_episode)
-from generators.recorder import Recorder
-from generators.replay import make_env, replay_by_action, replay_by_state
-from generators.seed import env_args_of, record_expert_episode
+from agents.windows import DemoWindows
+from dexenvs.tasks import get_task
+from dexenvs.trajectory import (DatasetError, DatasetWriter, Episode, Recorder, demo_names, env_args_of, make_env,
+                                merge_datasets, open_dataset, read_episode)
+from generators.replay import replay_by_action, replay_by_state
+from generators.seed import record_expert_episode
 
 
 def _synthetic(i: int, n: int = 12) -> Episode:
@@ -36,11 +37,9 @@ ENV_ARGS = dict(env_name="DexGrasp-v0", env_type="dexsuite", env_kwargs={})
 @pytest.fixture(scope="module", params=["grasp", "handover"])
 def recorded(request, tmp_path_factory):
     """A recorded expert episode of a one-hand and a two-hand task, written and consolidated."""
-    from dexenvs.experts import EXPERTS, episode_options
-
     task = request.param
-    env = Recorder(gym.make(EXPERTS[task][0]).unwrapped)
-    ep = record_expert_episode(env, task, 0, episode_options(task, 0))
+    env = Recorder(gym.make(get_task(task).env_id).unwrapped)
+    ep = record_expert_episode(env, task, 0, get_task(task).episode_options(0))
     path = tmp_path_factory.mktemp(task) / "seed.hdf5"
     with DatasetWriter(path, env_args_of(env)) as w:
         w.add(ep)
@@ -120,7 +119,7 @@ WRITER = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})
 from tests.test_datasets import _synthetic, ENV_ARGS
-from generators.dataset import DatasetWriter
+from dexenvs.trajectory import DatasetWriter
 w = DatasetWriter({path!r}, ENV_ARGS, resume=True)
 i = len(w)
 while True:

@@ -7,15 +7,16 @@ import pytest
 import torch
 
 import dexenvs  # noqa: F401
-from dexenvs.experts import EXPERTS, episode_options, rollout
+from dexenvs.experts import rollout
+from dexenvs.tasks import get_task
 from dexenvs.experts.grasp import PHASES
 
 
 def _rate(task: str, split: str, episodes: int, seed0: int = 0, **expert_kwargs) -> float:
-    env_id, cls = EXPERTS[task]
-    env = gym.make(env_id, split=split).unwrapped
-    expert = cls(env, **expert_kwargs)
-    wins = sum(bool(rollout(env, expert, seed=seed0 + i, options=episode_options(task, seed0 + i))["success"][0])
+    spec = get_task(task)
+    env = gym.make(spec.env_id, split=split).unwrapped
+    expert = spec.expert(env, **expert_kwargs)
+    wins = sum(bool(rollout(env, expert, seed=seed0 + i, options=spec.episode_options(seed0 + i))["success"][0])
                for i in range(episodes))
     return wins / episodes
 
@@ -40,7 +41,7 @@ def test_lift_object_is_not_liftable_with_one_hand(hand):
 
 def test_lift_phase_labels_are_per_hand_and_synchronised():
     env = gym.make("DexLift-v0").unwrapped
-    out = rollout(env, EXPERTS["lift"][1](env), seed=2)
+    out = rollout(env, get_task("lift").expert(env), seed=2)
     labels = [p[0] for p in out["phases"]]  # env 0: (left, right)
     assert all(len(l) == 2 and l[0] == l[1] for l in labels)
     order = [labels[0][0]] + [b[0] for a, b in zip(labels, labels[1:]) if a != b]
@@ -49,7 +50,7 @@ def test_lift_phase_labels_are_per_hand_and_synchronised():
 
 def test_expert_phase_labels():
     env = gym.make("DexGrasp-v0").unwrapped
-    out = rollout(env, EXPERTS["grasp"][1](env), seed=1)
+    out = rollout(env, get_task("grasp").expert(env), seed=1)
     labels = [p[0] for p in out["phases"]]
     assert set(labels) <= set(PHASES)
     assert _order(labels)[:3] == ["approach", "grasp", "lift"]
@@ -66,7 +67,7 @@ def test_handover_expert_train_success_at_least_85_percent():
 @pytest.mark.parametrize("giver", ["right", "left"])
 def test_handover_with_both_hands_still_on_the_object_is_not_success(giver):
     env = gym.make("DexHandover-v0").unwrapped
-    expert = EXPERTS["handover"][1](env, release=False)  # the giver's palm stays under the object, moving with it
+    expert = get_task("handover").expert(env, release=False)  # the giver's palm stays under the object, moving with it
     for seed in range(3):
         out = rollout(env, expert, seed=seed, options={"giver": giver})
         info = env.get_info()
@@ -78,7 +79,7 @@ def test_handover_with_both_hands_still_on_the_object_is_not_success(giver):
 def test_handover_phase_labels_per_hand():
     env = gym.make("DexHandover-v0").unwrapped
     env.reset(seed=0, options={"giver": "left"})
-    expert = EXPERTS["handover"][1](env)
+    expert = get_task("handover").expert(env)
     expert.reset()
     labels = [expert.act()[1][0] for _ in range(expert.horizon)]  # the whole schedule, (left, right) per step
     g, r = env.giver, env.receiver
@@ -88,7 +89,7 @@ def test_handover_phase_labels_per_hand():
 
 def test_pour_phase_labels():
     env = gym.make("DexPour-v0").unwrapped
-    out = rollout(env, EXPERTS["pour"][1](env), seed=1)
+    out = rollout(env, get_task("pour").expert(env), seed=1)
     assert _order([p[0] for p in out["phases"]])[:4] == ["approach", "grasp", "transfer", "pour"]
 
 

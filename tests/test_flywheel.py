@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import signal
 import subprocess
 import sys
@@ -20,10 +20,17 @@ import torch
 
 from agents.checkpoint import load_model
 from agents.policy import Policy
-from agents.residual import EpsilonSchedule, ResidualEnv, load_residual, select_alpha, validation_scenarios
+from agents.residual import load_residual
+from agents.residual.train import EpsilonSchedule, ResidualEnv, select_alpha, validation_scenarios
 from dexenvs.scenarios import Scenario
-from generators import augment, flywheel
-from generators.dataset import demo_names, open_dataset
+from dexenvs.tasks import get_task
+from dexenvs.trajectory import demo_names, open_dataset
+from generators import augment
+from generators.flywheel import DataConfig, FlywheelConfig, resolve, run_flywheel, run_name
+from generators.flywheel.config import QUICK_DATA, QUICK_RESIDUAL
+from generators.flywheel.rollouts import RolloutResult, cover_objects
+from generators.flywheel.stages import Run, make_data
+from generators.flywheel.state import StageLog
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +61,7 @@ def grasp_run(tmp_path_factory):
     proc.wait()
     before = json.loads(state.read_text())["stages"]
     mtimes = {p.name: p.stat().st_mtime for p in (out / "D1.hdf5", out / "base_1" / "checkpoint.pt")}
-    report = flywheel.main(flywheel.Args(task="grasp", iters=2, quick=True, out=out, progress=False))
+    report = run_flywheel(FlywheelConfig(task="grasp", iters=2, quick=True, out=out, progress=False))
     return out, before, mtimes, report
 
 
@@ -68,8 +75,8 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     assert {"1.residual", "1.eval", "1.rollout", "2.data", "2.train", "2.residual", "2.eval"} <= set(stages)
     assert mtimes == {p.name: p.stat().st_mtime for p in (out / "D1.hdf5", out / "base_1" / "checkpoint.pt")}
     d1, d2 = (it["data"] for it in report["iterations"])
-    assert d1["objects"] == 1 and d1["trajectories"] == flywheel.QUICK["trajectories"][0]
-    assert d2["trajectories"] == flywheel.QUICK["trajectories"][1]
+    assert d1["objects"] == 1 and d1["trajectories"] == QUICK_DATA["trajectories"][0]
+    assert d2["trajectories"] == QUICK_DATA["trajectories"][1]
     assert d2["objects"] > d1["objects"] and d2["configs"] > d1["configs"]
     # --cover (the grasp's default): every object of O_2 that no kept rollout holds has its seed among A_EP's sources
     per_object = stages["1.rollout"]["result"]["per_object"]  # O_2, where the rollouts went
@@ -79,27 +86,30 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     md = (out / "report.md").read_text()
     assert "| Iter. | O | E | P | Configs (OxExP) | Traj. | SR in T_O^i | SR in T_OEP |" in md
     assert md.count("| i = ") == 2 and "→" in md  # base -> combined
+    assert re.search(r"\| \d+\.\d% \[\d+\.\d, \d+\.\d\] \(n=4\)", md)  # every rate with its interval and count
+    assert f"Commit {report['provenance']['commit']}" in md
     assert (out / "report.png").stat().st_size > 10_000
-    ev = report["iterations"][1]["eval"]
+    ev = report["iterations"][1]["eval"]["figures"]
     assert set(ev) == {"T_O/base", "T_O/combined", "T_OEP/base", "T_OEP/combined"}
     # iteration 1 also measures both policies on O_2 and rolls out the better one there
-    ev1, rollout1 = report["iterations"][0]["eval"], report["iterations"][0]["rollout"]
+    ev1, rollout1 = report["iterations"][0]["eval"]["figures"], report["iterations"][0]["rollout"]
     on1 = report["iterations"][0]["residual"]["alpha"] > 0
     better = "combined" if on1 and ev1["T_next/combined"]["mean"] >= ev1["T_next/base"]["mean"] else "base"
     assert rollout1["policy"] == better and f"rollouts ({better} policy)" in md
-    assert all(0.0 <= v["mean"] <= 1.0 for v in ev.values())
+    assert all(0.0 <= v["mean"] <= 1.0 and v["interval"][0] <= v["successes"] / v["episodes"] <= v["interval"][1]
+               for v in ev.values())
     # a residual switched off by its validation is not evaluated again: its figures are the base's, marked so
     for it in report["iterations"]:
         off = it["residual"]["alpha"] == 0
         for name in ("T_O", "T_OEP"):
-            c, b = it["eval"][f"{name}/combined"], it["eval"][f"{name}/base"]
+            c, b = it["eval"]["figures"][f"{name}/combined"], it["eval"]["figures"][f"{name}/base"]
             assert c.get("same_as_base", False) == off
             assert not off or (c["mean"], c["per_scenario"]) == (b["mean"], b["per_scenario"])
     assert ("(alpha 0: the base)" in md) == any(it["residual"]["alpha"] == 0 for it in report["iterations"])
     # the residual kept the alpha that did best on its validation episodes, and that is the alpha it acts with
     res = json.loads((out / "residual_1" / "residual.json").read_text())
     v = res["validation"]
-    assert v["episodes"] == flywheel.QUICK["residual_val_episodes"] and res["trained_alpha"] == 0.1
+    assert v["episodes"] == QUICK_RESIDUAL["val_episodes"] and res["trained_alpha"] == 0.1
     assert sorted(map(float, v["success"])) == [0.0, 0.025, 0.05, 0.1]
     assert res["alpha"] == v["chosen"] == select_alpha({float(a): r for a, r in v["success"].items()}, v["episodes"])
     assert load_residual(out / "residual_1").alpha == res["alpha"]
@@ -115,9 +125,7 @@ def test_alpha_selection_prefers_the_base_unless_the_residual_beats_it():
     assert select_alpha({0.0: 0.3, 0.025: 0.35, 0.05: 0.425, 0.1: 0.35}, 40) == 0.05  # the pour's i = 1: 12.5 > 10.7
     assert select_alpha({0.0: 0.3, 0.025: 0.35, 0.05: 0.425, 0.1: 0.35}, 4) == 0.0  # the same rates from 4 episodes
     assert select_alpha({0.025: 0.3, 0.05: 0.4}, 40) == 0.05  # no base among the alphas: the best
-    from mani_skill.utils.registration import REGISTERED_ENVS
-
-    space = REGISTERED_ENVS["DexGrasp-v0"].cls.scenario_space()
+    space = get_task("grasp").scenario_space()
     objs = space.train_objects[:3]
     scen = [Scenario.parse(s) for s in validation_scenarios(space, objs, 50, seed=0)]
     assert scen == [Scenario.parse(s) for s in validation_scenarios(space, objs, 50, seed=0)]
@@ -125,40 +133,18 @@ def test_alpha_selection_prefers_the_base_unless_the_residual_beats_it():
     assert all(s.env_id in space.train_envs and s.pose_id in space.train_poses for s in scen)
 
 
-def test_seed_share_carries_part_of_d_i_from_the_seed(tmp_path):
-    """--seed-share: D_2 = A_EP of the rollouts (here the seed file stands in for them: the quick base's rollouts do
-    not always succeed) plus a share carried from the seed onto O_2, merged in that order."""
-    from generators import seed
-
-    out = tmp_path / "run"
-    seed.main(seed.Args(task="grasp", out=out / "seed.hdf5"))
-    shutil.copy(out / "seed.hdf5", out / "rollouts_1.hdf5")
-    args = flywheel.Args(task="grasp", seed_share=0.5, trajectories=(2, 6), envs=(0,), poses=(0,), progress=False)
-    data = flywheel.carry_rollouts(args, out, 2)
-    assert {k: v["trajectories"] for k, v in data["parts"].items()} == {"rollouts": 3, "seed": 3}
-    assert data["trajectories"] == 6
-    with open_dataset(out / "D2.hdf5") as f:
-        sources = [json.loads(f["data"][n].attrs["provenance"])["source"].split(":")[0] for n in demo_names(f)]
-    assert sources == [str(out / "rollouts_1.hdf5")] * 3 + [str(out / "seed.hdf5")] * 3
-    flywheel.write_report(out, dict(task="grasp", variant="flywheel", iterations=[dict(
-        iteration=2, data=data, rollout=None, eval={k: dict(mean=0.5, std=0.0) for k in ("T_O/base", "T_OEP/base")})],
-        stage_seconds={}, total_stage_seconds=0.0))
-    assert "- D_2: 3 carried from the rollouts (1 objects), 3 carried from the seed (" in (out / "report.md").read_text()
-
-
 def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     """--rollout-motion seed: a rollout that held the object 1.5 cm lower and turned 0.2 rad in the wrist gives the
     seed's motion moved by exactly that offset (the same grasp in the object's frame, the seed's timing), with the
     rollout's object; A_EP carries the grafted demos. The handover's receiver is moved by its offset at the end, where
     a success holds the object, and its giver keeps the seed's motion."""
-    from dataclasses import replace
 
     from scipy.spatial.transform import Rotation
 
     from dexenvs.robots import matrix_to_rot6d, rot6d_to_matrix
     from generators import seed
     from generators.augment import HAND_DIM, graft_grasp, hand_grasp
-    from generators.dataset import read_episode
+    from dexenvs.trajectory import read_episode
 
     out = tmp_path / "run"
     seed.main(seed.Args(task="grasp", scenarios=("box_02|studio-white-blue|p25", "can_00|studio-white-blue|p25"),
@@ -209,39 +195,49 @@ def test_rollout_motion_seed_grafts_each_rollouts_grasp_onto_its_seed(tmp_path):
     with pytest.raises(ValueError, match="same giver"):
         graft_grasp(hseed, replace(rollout, reset_options={"giver": "left"}), "handover", robots)
 
-    shutil.copy(out / "seed.hdf5", out / "rollouts_1.hdf5")  # the seeds stand in for rollouts on box_02 and can_00
-    args = flywheel.Args(task="grasp", rollout_motion="seed", trajectories=(2, 4), envs=(0,), poses=(0,),
-                         progress=False)
-    data = flywheel.carry_rollouts(args, out, 2)
-    assert data["trajectories"] == 4
+    # D_2 = A_EP of the grafted rollouts (the seeds stand in for rollouts on box_02 and can_00)
+    run = _run(out, data=DataConfig(trajectories=(2, 4), envs=(0,), poses=(0,), cover=False))
+    data = make_data(run, 2, _rollouts(out / "seed.hdf5", successes=2))
+    assert data.trajectories == 4 and data.seed_objects is None
     with open_dataset(out / "rollouts_1_grafted.hdf5") as f:
         assert [str(f["data"][n].attrs["scenario"]) for n in demo_names(f)] == [box.scenario, can.scenario]
     with open_dataset(out / "D2.hdf5") as f:
         sources = {json.loads(f["data"][n].attrs["provenance"])["source"].split(":")[0] for n in demo_names(f)}
     assert sources == {str(out / "rollouts_1_grafted.hdf5")}
-    with pytest.raises(ValueError, match="no_residual, not replay_only"):
-        flywheel.main(flywheel.Args(task="grasp", rollout_motion="seed", variant="replay_only", out=tmp_path / "x"))
-    # the default where it applies; the run directory names the other motion
-    assert [flywheel.default_rollout_motion(t, v) for t, v in (("grasp", "flywheel"), ("pour", "no_residual"),
-            ("lift", "replay_only"), ("handover", "no_residual"))] == ["seed", "seed", "executed", "seed"]
-    assert flywheel.run_suffix(flywheel.Args(task="lift")) == ""
-    assert flywheel.run_suffix(flywheel.Args(task="lift", rollout_motion="executed")) == "_executedmotion"
-    assert flywheel.run_suffix(flywheel.Args(task="handover", rollout_motion="executed")) == "_executedmotion"
-    assert flywheel.run_suffix(flywheel.Args(task="handover", variant="replay_only")) == ""
-    # seeds and --cover name the run only where they differ from the task's own
-    assert flywheel.run_suffix(flywheel.Args(task="grasp", seed_scenarios=flywheel.SEED_SCENARIOS["grasp"])) == ""
-    assert flywheel.run_suffix(flywheel.Args(task="grasp", seed_scenarios=("draw",), cover=False)) == "_drawnseed_nocover"
-    assert flywheel.run_suffix(flywheel.Args(task="lift", cover=True)) == "_cover"
-    assert flywheel.run_suffix(flywheel.Args(task="pour", seed_scenarios=("mug_00|studio-white-blue|p25",))) == "_1seeds"
-    assert flywheel.run_suffix(flywheel.Args(task="grasp", quick=True)) == "_quick"
-    assert flywheel.run_suffix(flywheel.Args(task="lift", down_dims=(64, 128))) == "_unet64-128"
+
+
+def _run(out: Path, **kw) -> Run:
+    """A grasp run in `out` whose seed file is already there, for calling its stages one by one."""
+    cfg = resolve(FlywheelConfig(task="grasp", out=out, progress=False, workers=1, **kw))
+    run = Run(cfg, out, StageLog(out, {}, restart=False))
+    run.read_seeds()
+    return run
+
+
+def _rollouts(path: Path, successes: int) -> RolloutResult:
+    return RolloutResult(path=str(path), attempts=successes, successes=successes, task_successes=successes,
+                         rejected_slip=0, max_slip=0.0, median_slip=None, success_rate=1.0, seconds=0.0, per_object={})
+
+
+def test_run_names_say_what_differs_from_the_tasks_preset():
+    assert run_name(FlywheelConfig(task="lift")) == "lift"
+    assert run_name(FlywheelConfig(task="handover", variant="replay_only")) == "handover_replay_only"
+    assert run_name(FlywheelConfig(task="grasp", seed_scenarios=get_task("grasp").flywheel.seed_scenarios)) == "grasp"
+    assert run_name(FlywheelConfig(task="grasp", seed_scenarios=("draw",), data=DataConfig(cover=False))) == \
+        "grasp_drawnseed_nocover"
+    assert run_name(FlywheelConfig(task="lift", data=DataConfig(cover=True))) == "lift_cover"
+    assert run_name(FlywheelConfig(task="pour", seed_scenarios=("mug_00|studio-white-blue|p25",))) == "pour_1seeds"
+    assert run_name(FlywheelConfig(task="grasp", quick=True)) == "grasp_quick"
+    from agents.train import TrainConfig
+
+    assert run_name(FlywheelConfig(task="lift", base=TrainConfig(down_dims=(64, 128)))) == "lift_unet64-128"
 
 
 def test_cover_carries_the_category_seed_onto_objects_no_rollout_holds(tmp_path):
     """--cover: an object of O_i that no kept rollout holds gets its category seed, relabelled onto it, among A_EP's
     sources; the objects the rollouts hold get nothing from the seed; other variants are refused by name."""
     from generators import seed
-    from generators.dataset import DatasetWriter, read_episode
+    from dexenvs.trajectory import DatasetWriter, read_episode
 
     out = tmp_path / "run"
     seed.main(seed.Args(task="grasp", scenarios=("box_02|studio-white-blue|p25", "can_00|studio-white-blue|p25"),
@@ -251,9 +247,10 @@ def test_cover_carries_the_category_seed_onto_objects_no_rollout_holds(tmp_path)
         box, can = (read_episode(f["data"][n]) for n in demo_names(f))
     with DatasetWriter(out / "rollouts_1.hdf5", env_args) as w:  # the can's seed stands in for a can rollout
         w.add(can)
-    args = flywheel.Args(task="grasp", cover=True, trajectories=(2, 4), envs=(0,), poses=(0,), progress=False)
-    data = flywheel.carry_rollouts(args, out, 2, ["box_04", "can_00"])
-    assert data["seed_objects"] == ["box_04"] and data["trajectories"] == 4
+    run = _run(out, data=DataConfig(trajectories=(2, 4), envs=(0,), poses=(0,), cover=True))
+    run.objects[2] = ["box_04", "can_00"]
+    data = make_data(run, 2, _rollouts(out / "rollouts_1.hdf5", successes=1))
+    assert data.seed_objects == ["box_04"] and data.trajectories == 4
     with open_dataset(out / "rollouts_1_covered.hdf5") as f:
         src = [read_episode(f["data"][n]) for n in demo_names(f)]
     assert [e.scenario for e in src] == [can.scenario, "box_04|studio-white-blue|p25"]
@@ -261,9 +258,9 @@ def test_cover_carries_the_category_seed_onto_objects_no_rollout_holds(tmp_path)
     with open_dataset(out / "D2.hdf5") as f:
         objs = {Scenario.parse(str(f["data"][n].attrs["scenario"])).object_id for n in demo_names(f)}
     assert objs == {"box_04", "can_00"}
-    assert flywheel.cover_objects(out / "rollouts_1.hdf5", out / "seed.hdf5", ["can_00"], tmp_path / "c.hdf5")[1] == []
+    assert cover_objects(out / "rollouts_1.hdf5", out / "seed.hdf5", ["can_00"], tmp_path / "c.hdf5")[1] == []
     with pytest.raises(ValueError, match="not replay_only"):
-        flywheel.main(flywheel.Args(task="grasp", cover=True, variant="replay_only", out=tmp_path / "x"))
+        run_flywheel(FlywheelConfig(task="grasp", data=DataConfig(cover=True), variant="replay_only", out=tmp_path / "x"))
 
 
 def test_residual_with_alpha_zero_is_the_base_policy(grasp_run):
@@ -302,7 +299,7 @@ def test_residual_env_epsilon_follows_the_global_step(grasp_run):
 
 def test_hold_slip_tells_a_firm_grasp_from_a_sliding_one(tmp_path):
     from generators import seed
-    from generators.dataset import open_dataset, read_episode
+    from dexenvs.trajectory import open_dataset, read_episode
 
     with open_dataset(seed.main(seed.Args(task="grasp", out=tmp_path / "seed.hdf5"))) as f:
         ep = read_episode(f["data/demo_0"])
@@ -320,7 +317,7 @@ def test_hold_slip_tells_a_firm_grasp_from_a_sliding_one(tmp_path):
 
 def test_quick_flywheel_two_hands(tmp_path):
     out = tmp_path / "handover"
-    report = flywheel.main(flywheel.Args(task="handover", iters=2, quick=True, out=out, progress=False))
+    report = run_flywheel(FlywheelConfig(task="handover", iters=2, quick=True, out=out, progress=False))
     d1, d2 = (it["data"] for it in report["iterations"])
     # which handover objects D_2 gains depends on which rollouts succeed; its configurations and size must grow
     assert d1["objects"] == 1 and d2["objects"] >= 1
@@ -345,9 +342,9 @@ def test_more_train_steps_train_the_base_on_and_rerun_what_follows(tmp_path):
     for d in ("base_1", "base_2", "base_3", "residual_2", "rollouts_2_covered.hdf5.episodes"):
         (tmp_path / d).mkdir()
     with pytest.raises(ValueError, match="iteration 2 .* has trained 5000 steps; it can train longer, not shorter"):
-        flywheel.Stages(tmp_path, dict(settings, train_steps=[4000, 4000, 6000]), restart=False)
-    st = flywheel.Stages(tmp_path, dict(settings, train_steps=[4000, 8000, 6000]), restart=False)
-    st._lock.close()
+        StageLog(tmp_path, dict(settings, train_steps=[4000, 4000, 6000]), restart=False)
+    st = StageLog(tmp_path, dict(settings, train_steps=[4000, 8000, 6000]), restart=False)
+    st.close()
     assert list(st.state["stages"]) == ["0.seed", "1.data", "1.train", "1.eval", "1.rollout", "2.data"]
     assert st.state["settings"]["train_steps"] == [4000, 8000, 6000]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name not in (".lock", "state.json")) == [
@@ -355,63 +352,48 @@ def test_more_train_steps_train_the_base_on_and_rerun_what_follows(tmp_path):
     assert json.loads((tmp_path / "state.json").read_text())["stages"] == st.state["stages"]
 
 
-def test_task_defaults_for_a_new_run_and_a_resumed_run_keeps_its_own(tmp_path):
-    """Steps, seeds and --cover: the task's defaults for a new run; a run started under older defaults resumes with its
-    own (a moved default must neither train its bases on nor change its seeds); --restart and given values take theirs."""
-    args = flywheel.Args(task="grasp")
-    new = flywheel.resolve_settings(args, tmp_path)
-    assert new.train_steps == flywheel.TRAIN_STEPS["grasp"] == (4000, 5000, 12000)
-    assert new.seed_scenarios == flywheel.SEED_SCENARIOS["grasp"] and len(new.seed_scenarios) == 5 and new.cover
-    lift = flywheel.resolve_settings(flywheel.Args(task="lift"), tmp_path)
-    assert lift.train_steps == (4000, 5000, 6000) and not lift.cover
+def test_settings_come_from_the_tasks_preset_unless_given(tmp_path):
+    """Steps, seeds, cover and slip: the task's preset (its spec) for what is not given, the quick preset's where asked;
+    a given value is kept."""
+    grasp = resolve(FlywheelConfig(task="grasp"))
+    preset = get_task("grasp").flywheel
+    assert grasp.train_steps == preset.train_steps == (4000, 5000, 12000)
+    assert grasp.seed_scenarios == preset.seed_scenarios and len(grasp.seed_scenarios) == 5
+    assert grasp.data.cover and grasp.data.max_slip == 0.01
+    lift = resolve(FlywheelConfig(task="lift"))
+    assert lift.train_steps == (4000, 5000, 6000) and not lift.data.cover and lift.data.max_slip == 0.0
     assert [s.split("|")[0] for s in lift.seed_scenarios] == ["wide_box_02", "tray_00"]
-    assert not flywheel.resolve_settings(flywheel.Args(task="grasp", variant="replay_only"), tmp_path).cover
-    quick = flywheel.resolve_settings(flywheel.Args(task="grasp", quick=True), tmp_path)
-    assert quick.seed_scenarios == () and quick.cover  # a drawn seed, and the grasp's cover
-    assert not flywheel.resolve_settings(flywheel.Args(task="lift", quick=True), tmp_path).cover
-    drawn = flywheel.resolve_settings(flywheel.Args(task="grasp", seed_scenarios=("draw",), cover=False), tmp_path)
-    assert drawn.seed_scenarios == () and drawn.cover is False
+    assert not resolve(FlywheelConfig(task="grasp", variant="replay_only")).data.cover
+    quick = resolve(FlywheelConfig(task="grasp", quick=True))
+    assert quick.seed_scenarios == () and quick.data.cover  # a drawn seed, and the grasp's cover
+    assert quick.base.algo == "bc" and quick.train_steps == preset.quick_train_steps and quick.eval.episodes == 2
+    assert not resolve(FlywheelConfig(task="lift", quick=True)).data.cover
+    drawn = resolve(FlywheelConfig(task="grasp", seed_scenarios=("draw",), data=DataConfig(cover=False)))
+    assert drawn.seed_scenarios == () and drawn.data.cover is False
+    assert resolve(FlywheelConfig(task="grasp", train_steps=(100, 200))).train_steps == (100, 200)
     with pytest.raises(ValueError, match="--seed-scenarios draw stands alone"):
-        flywheel.resolve_settings(flywheel.Args(task="grasp", seed_scenarios=("draw", "box_02|studio-white-blue|p25")),
-                                  tmp_path)
-    # a run from before seeds and --cover had task defaults: one drawn seed, no cover
-    (tmp_path / "state.json").write_text(json.dumps(dict(settings=dict(train_steps=[4000, 5000, 6000]))))
-    old = flywheel.resolve_settings(args, tmp_path)
-    assert (old.train_steps, old.seed_scenarios, old.cover) == ((4000, 5000, 6000), (), False)
-    assert flywheel.resolve_settings(replace(args, restart=True), tmp_path) == replace(new, restart=True)
-    assert flywheel.resolve_settings(replace(args, train_steps=(100, 200)), tmp_path).train_steps == (100, 200)
-    stored = dict(train_steps=[1, 2, 3], seed_scenarios=["can_00|studio-white-blue|p25"], cover=True)
-    (tmp_path / "state.json").write_text(json.dumps(dict(settings=stored)))
-    kept = flywheel.resolve_settings(args, tmp_path)
-    assert (kept.train_steps, kept.seed_scenarios, kept.cover) == ((1, 2, 3), ("can_00|studio-white-blue|p25",), True)
+        resolve(FlywheelConfig(task="grasp", seed_scenarios=("draw", "box_02|studio-white-blue|p25")))
 
 
 def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path):
-    flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)._lock.close()
+    StageLog(tmp_path, dict(task="grasp", iters=2, base=dict(lr=0.001)), restart=False).close()
     with pytest.raises(ValueError, match="iters was 2, now 3.*--restart"):
-        flywheel.Stages(tmp_path, dict(task="grasp", iters=3), restart=False)
-    held = flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)
+        StageLog(tmp_path, dict(task="grasp", iters=3, base=dict(lr=0.001)), restart=False)
+    with pytest.raises(ValueError, match="base.lr was 0.001, now 0.002"):  # nested settings by their dotted names
+        StageLog(tmp_path, dict(task="grasp", iters=2, base=dict(lr=0.002)), restart=False)
+    held = StageLog(tmp_path, dict(task="grasp", iters=2, base=dict(lr=0.001)), restart=False)
     with pytest.raises(RuntimeError, match="another flywheel run is using"):
-        flywheel.Stages(tmp_path, dict(task="grasp", iters=2), restart=False)
-    held._lock.close()
-    # a setting added since the run was made is no change at its default, and is one otherwise
-    flywheel.Stages(tmp_path, dict(task="grasp", iters=2, seed_scenarios=[]), restart=False)._lock.close()
-    flywheel.Stages(tmp_path, dict(task="grasp", iters=2, rollout_motion="executed"), restart=False)._lock.close()
-    with pytest.raises(ValueError, match="rollout_motion was None, now 'seed'"):
-        flywheel.Stages(tmp_path, dict(task="grasp", iters=2, rollout_motion="seed"), restart=False)
-    with pytest.raises(ValueError, match="seed_scenarios was None"):
-        flywheel.Stages(tmp_path, dict(task="grasp", iters=2, seed_scenarios=["box_00|studio-white-blue|p25"]),
-                        restart=False)
-    with pytest.raises(ValueError, match=r"--seed-share must be in \[0, 1\), got 1.0 \(all from the seed: --variant replay_only\)"):
-        flywheel.main(flywheel.Args(task="grasp", seed_share=1.0, out=tmp_path / "x"))
-    with pytest.raises(ValueError, match="applies to the variants flywheel and no_residual, not no_aep"):
-        flywheel.main(flywheel.Args(task="grasp", variant="no_aep", seed_share=0.5, out=tmp_path / "x"))
+        StageLog(tmp_path, dict(task="grasp", iters=2, base=dict(lr=0.001)), restart=False)
+    held.close()
     with pytest.raises(ValueError, match="seeds come from the train split; its objects are"):
-        flywheel.main(flywheel.Args(task="lift", seed_scenarios=("tray_03|studio-white-blue|p25",), out=tmp_path / "x"))
+        run_flywheel(FlywheelConfig(task="lift", seed_scenarios=("tray_03|studio-white-blue|p25",), out=tmp_path / "x"))
+    with pytest.raises(ValueError, match="--iters must be at least 1"):
+        run_flywheel(FlywheelConfig(task="lift", iters=0, out=tmp_path / "x"))
+    assert not (tmp_path / "x").exists()  # refused before anything was written
 
 
 def test_reeval_names_the_iterations_a_run_has_evaluated(tmp_path):
-    from benchmarks import flywheel_reeval
+    from benchmarks.studies import flywheel_reeval
 
     stages = {"1.eval": {}, "2.eval": {}, "3.data": {}}
     (tmp_path / "state.json").write_text(json.dumps(dict(settings=dict(task="grasp"), stages=stages)))
@@ -420,23 +402,23 @@ def test_reeval_names_the_iterations_a_run_has_evaluated(tmp_path):
 
 
 def test_reeval_keeps_one_entry_per_run_and_iteration(grasp_run, tmp_path):
-    from benchmarks import flywheel_reeval
+    from benchmarks.studies import flywheel_reeval
 
     run, out = grasp_run[0], tmp_path / "reeval.json"
     for it in (2, 1):
         flywheel_reeval.main(flywheel_reeval.Args(runs=(run,), iteration=it, rounds=1, workers=1, out=out))
     saved = json.loads(out.read_text())
-    assert sorted(saved) == [f"{run.name}/i1", f"{run.name}/i2"]
+    assert saved.pop("provenance")["commit"] and sorted(saved) == [f"{run.name}/i1", f"{run.name}/i2"]
     for it in (1, 2):
         r = saved[f"{run.name}/i{it}"]
-        own = json.loads((run / "state.json").read_text())["stages"][f"{it}.eval"]["result"]["T_OEP/base"]
+        own = json.loads((run / "state.json").read_text())["stages"][f"{it}.eval"]["result"]["figures"]["T_OEP/base"]
         assert r["iteration"] == it and r["rounds"][0]["mean"] == own["mean"] and len(r["rounds"]) == 2
         assert r["episodes"] == 2 * own["episodes"]
 
 
 def test_base_seeds_trains_other_seeds_on_the_runs_data_and_plays_its_episodes(grasp_run, tmp_path):
     from agents.checkpoint import read_checkpoint
-    from benchmarks import base_seeds
+    from benchmarks.studies import base_seeds
 
     run, out = grasp_run[0], tmp_path / "base_seeds.json"
     with pytest.raises(ValueError, match="is the run's own seed; choose others"):
@@ -444,10 +426,11 @@ def test_base_seeds_trains_other_seeds_on_the_runs_data_and_plays_its_episodes(g
     base_seeds.main(base_seeds.Args(run=run, iterations=(1,), train_seeds=(1,), workers=1, progress=False, out=out))
     e = json.loads(out.read_text())[f"{run.name}/i1"]
     state = json.loads((run / "state.json").read_text())
-    own = state["stages"]["1.eval"]["result"]
+    own = state["stages"]["1.eval"]["result"]["figures"]
     assert sorted(e["seeds"]) == ["0", "1"] and e["seeds"]["0"]["T_OEP"]["mean"] == own["T_OEP/base"]["mean"]
     ckpt = run / "base_1_seed1" / "checkpoint.pt"
     assert read_checkpoint(ckpt)["step"] == state["settings"]["train_steps"][0]
+    assert read_checkpoint(ckpt)["config"]["algo"] == state["settings"]["base"]["algo"] == "bc"  # the run's recipe
     for name in ("T_O", "T_OEP"):
         new = e["seeds"]["1"][name]
         # the run's own configurations, each as often as there

@@ -13,14 +13,14 @@ from typing import Literal
 import gymnasium as gym
 import tyro
 
-import dexenvs  # noqa: F401  (registers the tasks)
-from dexenvs.experts import EXPERTS, TaskName, episode_options, rollout
+from dexenvs.experts import rollout
+from dexenvs.tasks import TaskName, get_task, task_names
 
 
 @dataclass
 class Args:
     task: TaskName | Literal["all"] = "all"
-    """one task, or all four in turn"""
+    """one task, or every task in turn"""
     episodes: int = 2
     """episodes per task"""
     split: Literal["train", "test_objects", "test_oep"] = "train"
@@ -31,7 +31,7 @@ class Args:
 
 def main(args: Args) -> dict[str, float]:
     """Runs the expert of each requested task; returns its success rate per task."""
-    tasks = list(EXPERTS) if args.task == "all" else [args.task]
+    tasks = task_names() if args.task == "all" else [args.task]
     rates = {task: run_task(task, args) for task in tasks}
     if len(tasks) > 1:
         print("expert success: " + ", ".join(f"{t} {r:.0%}" for t, r in rates.items()))
@@ -41,17 +41,17 @@ def main(args: Args) -> dict[str, float]:
 def run_task(task: str, args: Args) -> float:
     from mani_skill.utils.wrappers.record import RecordEpisode
 
-    env_id, expert_cls = EXPERTS[task]
-    env = gym.make(env_id, split=args.split, render_mode="rgb_array" if args.video_dir else None,
+    spec = get_task(task)
+    env = gym.make(spec.env_id, split=args.split, render_mode="rgb_array" if args.video_dir else None,
                    num_envs=1).unwrapped
     if args.video_dir:
         env = RecordEpisode(env, str(args.video_dir / task), save_trajectory=False, save_video=True,
                             video_fps=env.control_freq, info_on_video=False, max_steps_per_video=env.max_episode_steps)
-    expert = expert_cls(env.unwrapped)
+    expert = spec.expert(env.unwrapped)
     wins, t0 = 0, time.perf_counter()
     for ep in range(args.episodes):
-        options = episode_options(task, args.seed + ep)
-        out = rollout(env, expert, seed=args.seed + ep, options=options)
+        options = spec.episode_options(args.seed + ep)
+        out = rollout(env, expert, seed=args.seed + ep, options=options or None)
         ok = bool(out["success"][0])
         wins += ok
         print(f"[{task}] episode {ep} {env.unwrapped.scenarios[0]}{f' {options}' if options else ''}: {'success' if ok else 'FAIL'} ({out['steps']} steps)",

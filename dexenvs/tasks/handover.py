@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from dexenvs.base import DexEnv, hand_rotation
+from dexenvs.experts.handover import HandoverExpert
 from dexenvs.registration import register
 from dexenvs.scenarios import Workspace
+from dexenvs.tasks.spec import FlywheelPreset, TaskSpec, register_task
 
 HOLD_STEPS = 10
 RELEASE_DIST = 0.05  # the giver must have moved clear, not merely had the object lifted off its palm
@@ -129,3 +131,27 @@ class DexHandoverEnv(DexEnv):
         carried = received * info["released"].float() * info["off_table"].float()
         reward = reach + 2.0 * received + release + 2.0 * carried
         return torch.where(info["success"], torch.full_like(reward, self.max_dense_reward), reward)
+
+
+def hand_roles(robots, reset_options) -> list[str]:
+    """`giver` and `receiver`, from the episode's `giver` option (default right)."""
+    giver = reset_options.get("giver", "right")
+    return ["giver" if giver in r else "receiver" for r in robots]
+
+
+def expert_options(seed: int) -> dict:
+    """Expert runs alternate the giving hand: even seeds right, odd left."""
+    return {"giver": GIVERS[seed % 2]}
+
+
+SPEC = register_task(TaskSpec(
+    name="handover", env_cls=DexHandoverEnv, expert=HandoverExpert, carry_phase="transfer",
+    # the giver holds the object out and lets go relative to where it started, wherever the object is
+    references={"giver/hold": "start", "giver/release": "start", "giver/retreat": "start"},
+    hand_roles=hand_roles, giving_roles=("giver",), expert_options=expert_options,
+    grasp_at_end=True,  # the object starts in the air on the giver's palm and need not rise
+    slip_measurable=False,  # the object changes hands
+    flywheel=FlywheelPreset(
+        seed_scenarios=tuple(f"{o}|studio-white-blue|p25" for o in ("box_02", "bottle_00", "can_00", "cup_00")),
+        train_steps=(4000, 5000, 6000), cover=True),
+    reference_t_oep=(0.8, 17.5, 72.5), reference_replay=42.5))

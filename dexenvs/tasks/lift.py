@@ -12,8 +12,10 @@ import numpy as np
 import torch
 
 from dexenvs.base import DexEnv
+from dexenvs.experts.lift import LiftExpert
 from dexenvs.registration import register
 from dexenvs.scenarios import Workspace
+from dexenvs.tasks.spec import FlywheelPreset, TaskSpec, register_task
 
 LIFT_HEIGHT = 0.15
 HOLD_STEPS = 10
@@ -60,3 +62,14 @@ class DexLiftEnv(DexEnv):
         level = 1 - (info["tilt"] / MAX_TILT).clamp(0, 1)
         reward = reach + contact + 2.0 * lift + level * lift
         return torch.where(info["success"], torch.full_like(reward, self.max_dense_reward), reward)
+
+
+SPEC = register_task(TaskSpec(
+    name="lift", env_cls=DexLiftEnv, expert=LiftExpert, carry_phase="lift",
+    flywheel=FlywheelPreset(
+        # the pots have no seed of their own: the wide box's squeeze carries onto them
+        seed_scenarios=("wide_box_02|studio-white-blue|p25", "tray_00|studio-white-blue|p25"),
+        # two hands' networks take 2.6x as long a step; 6,000 steps already reach the plateau
+        train_steps=(4000, 5000, 6000), cover=False,
+        max_slip=0.0),  # the object rests on two flat palms and slides in every successful lift
+    reference_t_oep=(13.9, 44.4, 79.4), reference_replay=43.7))

@@ -17,8 +17,10 @@ import zlib
 
 from assets import objects as obj_lib
 from dexenvs.base import DexEnv
+from dexenvs.experts.pour import PourExpert
 from dexenvs.registration import register
 from dexenvs.scenarios import Workspace
+from dexenvs.tasks.spec import FlywheelPreset, TaskSpec, register_task
 from mani_skill.utils.structs.actor import Actor
 from mani_skill.utils.structs.pose import Pose
 
@@ -182,3 +184,14 @@ class DexPourEnv(DexEnv):
         tilt = (info["tilt"] / (np.pi / 2)).clamp(0, 1) * over
         reward = reach + held * (1 + over + tilt) + 2.0 * info["poured"]
         return torch.where(info["success"], torch.full_like(reward, self.max_dense_reward), reward)
+
+
+SPEC = register_task(TaskSpec(
+    name="pour", env_cls=DexPourEnv, expert=PourExpert, carry_phase="transfer",
+    # carrying and pouring happen over the bowl: those subtasks move with it
+    references={"transfer": "target", "pour": "target", "hold": "target"},
+    flywheel=FlywheelPreset(
+        seed_scenarios=("mug_00|studio-white-blue|p25", "cup_00|studio-white-blue|p25"),
+        train_steps=(4000, 5000, 12000), cover=True,
+        max_slip=0.0),  # the scripted seed itself slides its mug in the hand as it tilts
+    reference_t_oep=(36.1, 55.6, 85.8), reference_replay=44.4))

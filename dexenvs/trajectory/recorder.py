@@ -1,4 +1,5 @@
-"""`Recorder`: a wrapper that records any dexenvs env's episodes as `Episode`s (see generators/dataset.py).
+"""`Recorder`: a wrapper that records any dexenvs env's episodes as `Episode`s (`dexenvs.trajectory.dataset`), and the
+env arguments a dataset stores to rebuild the env it was recorded in (`env_args_of`, `make_env`).
 
 Works on the env gym.make returns or on the unwrapped batched env with one sub-env. Per step it keeps the observation
 the action was chosen from (every obs key, images as uint8 HWC), the action, reward, done, the full sim state (to reset
@@ -12,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from generators.dataset import Episode
+from dexenvs.trajectory.dataset import Episode
 
 
 def _np(x) -> np.ndarray:
@@ -31,6 +32,27 @@ def flatten_obs(obs: dict, prefix: str = "", keep_batch: bool = False) -> dict[s
         else:
             out[prefix + k] = _np(v) if keep_batch else _np(v)[0]
     return out
+
+
+def env_args_of(env) -> dict:
+    """What a dataset records to rebuild `env`: its id, kwargs, robots and control mode (robomimic's env_args)."""
+    base = env.unwrapped
+    mode = base.control_mode
+    if isinstance(mode, dict):  # several hands: ManiSkill reports one mode per agent; ours share one
+        modes = set(mode.values())
+        mode = modes.pop() if len(modes) == 1 else mode
+    kwargs = dict(obs_mode=base.obs_mode, control_mode=mode, robot_uids=list(base.robot_names),
+                  split=base.split, **base.task_kwargs)
+    return dict(env_name=base.spec.id if base.spec else type(base).__name__, env_type="dexsuite", env_kwargs=kwargs,
+                robot=list(base.robot_names), control_mode=mode)
+
+
+def make_env(env_args: dict, obs_mode: str | None = None, render: bool = False):
+    """The (unwrapped, batched) env a dataset was recorded in, optionally in another observation mode."""
+    kwargs = dict(env_args["env_kwargs"])
+    if obs_mode:
+        kwargs["obs_mode"] = obs_mode
+    return gym.make(env_args["env_name"], render_mode="rgb_array" if render else None, **kwargs).unwrapped
 
 
 class Recorder(gym.Wrapper):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from agents.model import ChunkModel
+from agents.models.base import ChunkModel
 from agents.models.unet1d import ConditionalUnet1D
 
 SCHEDULE = dict(num_train_timesteps=100, beta_schedule="squaredcos_cap_v2", clip_sample=True, prediction_type="epsilon")

@@ -3,7 +3,7 @@ under other training seeds (weight init and batch order; the same steps, widths 
 T_O^i and T_OEP episodes (the same configurations and evaluation seeds as the run's `<i>.eval`), and prints the seeds
 side by side with their mean and standard deviation.
 
-    python -m benchmarks.base_seeds runs/flywheel/lift_default --iterations 1 2 --train-seeds 1 2
+    python -m benchmarks.studies.base_seeds runs/flywheel/lift_default --iterations 1 2 --train-seeds 1 2
 
 `benchmarks.flywheel_reeval` measures the other half: the same base under further evaluation seeds. Bases train into
 `<run>/base_<i>_seed<k>` and resume there after an interruption; a seed already in the results file is not trained or
@@ -19,17 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import tyro
-from mani_skill.utils.registration import REGISTERED_ENVS
 
 from agents import evaluate as ev
 from agents import train as tr
-from benchmarks.flywheel_reeval import evaluated_state, save_json
-from dexenvs.experts import EXPERTS
+from benchmarks.common import RESULTS, save_result
+from benchmarks.studies.flywheel_reeval import evaluated_state
 from dexenvs.scenarios import Scenario
-from generators.dataset import demo_names, open_dataset
-from generators.flywheel import _per_iter, iteration_objects
-
-RESULTS = Path(__file__).parent / "results" / "base_seeds.json"
+from dexenvs.tasks import get_task
+from dexenvs.trajectory import demo_names, open_dataset
+from generators.flywheel.config import per_iter
+from generators.flywheel.stages import iteration_objects
 
 
 @dataclass
@@ -42,7 +41,7 @@ class Args:
     workers: int = 2
     device: str = "auto"
     progress: bool = True
-    out: Path = RESULTS
+    out: Path = RESULTS / "base_seeds.json"
 
 
 def _figures(s: dict) -> dict:
@@ -53,8 +52,8 @@ def _figures(s: dict) -> dict:
 def eval_sets(run: Path, iteration: int) -> tuple[str, dict[str, list[str]], dict]:
     """The task's env id, the run's T_O^i and T_OEP configurations in its own order, and its state."""
     state = evaluated_state(run, iteration)
-    env_id = EXPERTS[state["settings"]["task"]][0]
-    space = REGISTERED_ENVS[env_id].cls.scenario_space()
+    spec = get_task(state["settings"]["task"])
+    env_id, space = spec.env_id, spec.scenario_space()
     # both lists in the flywheel's own order, so each evaluation seed plays the configuration it played there
     with open_dataset(run / "seed.hdf5") as f:
         seeds = [Scenario.parse(str(f["data"][n].attrs["scenario"])) for n in demo_names(f)]
@@ -66,6 +65,7 @@ def eval_sets(run: Path, iteration: int) -> tuple[str, dict[str, list[str]], dic
 
 def main(args: Args) -> dict:
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results.pop("provenance", None)
     table = []
     for i in args.iterations:
         env_id, sets, state = eval_sets(args.run, i)
@@ -73,7 +73,7 @@ def main(args: Args) -> dict:
         key = f"{args.run.name}/i{i}"
         entry = results.setdefault(key, dict(task=settings["task"], iteration=i, seeds={}))
         own_seed = str(settings.get("seed", 0))
-        own = stages[f"{i}.eval"]["result"]
+        own = stages[f"{i}.eval"]["result"]["figures"]
         entry["seeds"][own_seed] = dict(
             **{name: {k: own[f"{name}/base"][k] for k in ("mean", "std", "episodes", "per_scenario")} for name in sets},
             train=stages[f"{i}.train"]["result"], own_run=True)
@@ -83,23 +83,22 @@ def main(args: Args) -> dict:
             if str(k) in entry["seeds"]:
                 continue
             base = args.run / f"base_{i}_seed{k}"
-            train = tr.main(tr.Args(algo=settings["base_algo"], dataset=Path(stages[f"{i}.data"]["result"]["path"]),
-                                    out=base, steps=_per_iter(settings["train_steps"], i), eval_every=0, resume=True,
-                                    seed=k, progress=args.progress, device=args.device,
-                                    down_dims=tuple(settings["down_dims"]) if settings["down_dims"] else None))
+            train = tr.train(Path(stages[f"{i}.data"]["result"]["path"]), base, tr.TrainConfig(**settings["base"]),
+                             per_iter(settings["train_steps"], i), seed=k, device=args.device, resume=True,
+                             progress=args.progress)
             figs = {}
             for name, scen in sets.items():
-                s = ev.evaluate(base / "checkpoint.pt", env_id, "train", settings["eval_seeds"],
-                                settings["eval_episodes"], args.workers, scenarios=scen)
+                s = ev.evaluate(base / "checkpoint.pt", env_id, "train", settings["eval"]["seeds"],
+                                settings["eval"]["episodes"], args.workers, scenarios=scen)
                 figs[name] = _figures(s)
                 print(f"[base_seeds] {key} training seed {k}: {name} {s['success_mean']:.1%} ± {s['success_std']:.1%}")
             entry["seeds"][str(k)] = dict(**figs, train={k2: train[k2] for k2 in ("step", "seconds", "final_loss")})
-            save_json(results, args.out)  # each finished seed is kept if a later one is interrupted
+            save_result(args.out, results, args)  # each finished seed is kept if a later one is interrupted
         for name in sets:
             vals = [v[name]["mean"] for v in entry["seeds"].values()]
             entry[name] = dict(mean=float(np.mean(vals)), std=float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                                seeds=len(vals))
-        save_json(results, args.out)
+        save_result(args.out, results, args)
         table.append((key, entry))
 
     seeds = sorted({s for _, e in table for s in e["seeds"]}, key=int)

@@ -1,7 +1,7 @@
 """How wide and how large a batch does a two-hand base need? The same diffusion base trained on one dataset at several
 U-Net widths and batch sizes, side by side: training samples/s, minutes, final loss and success.
 
-    python -m benchmarks.base_width --dataset runs/flywheel/lift_unet64-128/D1.hdf5 \
+    python -m benchmarks.studies.base_width --dataset runs/flywheel/lift_unet64-128/D1.hdf5 \
         --configs 64x256 96x256 128x256 128x128 --steps 4000 --out runs/base_width/lift_d1
 
 Each config `WxB` trains `down_dims=(W, 2W)` at batch B for `--steps` steps (the flywheel's i = 1 budget by default)
@@ -20,16 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
-from mani_skill.utils.registration import REGISTERED_ENVS
 
 from agents import evaluate as ev
 from agents import train as tr
-from benchmarks.flywheel_reeval import save_json
-from dexenvs.experts import EXPERTS
-from generators.dataset import open_dataset
-from generators.flywheel import SEED_SCENARIOS
-
-RESULTS = Path(__file__).parent / "results"
+from benchmarks.common import RESULTS, save_result
+from dexenvs.tasks import task_of_env
+from dexenvs.trajectory import open_dataset
 
 
 @dataclass
@@ -39,7 +35,7 @@ class Args:
     """U-Net first width x batch size; the second width is twice the first"""
     steps: int = 4000
     scenarios: tuple[str, ...] | None = None
-    """T_O: object|environment|pose scenarios; default the task's flywheel seeds (generators.flywheel.SEED_SCENARIOS)"""
+    """T_O: object|environment|pose scenarios; default the task's flywheel seeds (its spec's preset)"""
     out: Path = Path("runs/base_width")
     seeds: int = 5
     episodes: int = 8
@@ -57,15 +53,16 @@ def main(args: Args) -> dict:
     configs = [parse_config(c) for c in args.configs]
     with open_dataset(args.dataset) as f:
         env_id = json.loads(f["data"].attrs["env_args"])["env_name"]
-    task = next(t for t, (e, *_) in EXPERTS.items() if e == env_id)
-    t_o = list(args.scenarios or SEED_SCENARIOS[task])
-    t_oep = [str(s) for s in REGISTERED_ENVS[env_id].cls.scenario_space().scenarios("test_oep")]
+    spec = task_of_env(env_id)
+    task = spec.name
+    t_o = list(args.scenarios or spec.flywheel.seed_scenarios)
+    t_oep = [str(s) for s in spec.scenario_space().scenarios("test_oep")]
     rows = {}
     for w, b in configs:
         name = f"{w}x{b}"
         base = args.out / f"w{w}_b{b}"
-        summary = tr.main(tr.Args(dataset=args.dataset, out=base, steps=args.steps, batch_size=b, down_dims=(w, 2 * w),
-                                  eval_every=0, resume=True, progress=True))
+        summary = tr.train(args.dataset, base, tr.TrainConfig(batch_size=b, down_dims=(w, 2 * w)), args.steps,
+                           resume=True)
         ckpt = base / "checkpoint.pt"
         row = dict(down_dims=[w, 2 * w], batch_size=b, params=summary["params"], minutes=summary["seconds"] / 60,
                    samples_per_second=summary["samples_per_second"], final_loss=summary["final_loss"])
@@ -76,7 +73,7 @@ def main(args: Args) -> dict:
         print(f"[base_width] {name}: {row['minutes']:.1f} min, loss {row['final_loss']:.4f}, "
               f"T_O {row['T_O']['mean']:.1%}, T_OEP {row['T_OEP']['mean']:.1%}")
     report = dict(task=task, dataset=str(args.dataset), steps=args.steps, T_O=t_o, configs=rows)
-    save_json(report, RESULTS / f"base_width_{task}.json")
+    save_result(RESULTS / f"base_width_{task}.json", report, args)
     print(f"\n| {task}, {args.steps} steps on {args.dataset.name} | params | samples/s | min | final loss | T_O | T_OEP |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():

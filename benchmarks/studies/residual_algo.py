@@ -1,7 +1,7 @@
 """SAC vs PPO for the residual, on the same frozen base, objects, alpha and env-step budget, evaluated on the same
 episodes (the issue asks to choose the residual's algorithm by measurement):
 
-    python -m benchmarks.residual_algo --ckpt runs/flywheel/grasp/base_1/checkpoint.pt --objects box_00 box_01 ...
+    python -m benchmarks.studies.residual_algo --ckpt runs/flywheel/grasp/base_1/checkpoint.pt --objects box_00 box_01 ...
 
 Trains each residual into <out>/<algo>/ (an existing residual.zip with the same settings is reused), then evaluates the
 base and both combined policies on the objects in the seed's environment and pose (those of the base's dataset's first demo) and on the held-out T_OEP set. Prints one table and writes benchmarks/results/residual_algo.json.
@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Literal
 
 import tyro
-from mani_skill.utils.registration import REGISTERED_ENVS
 
 from agents import evaluate as ev
-from agents import residual as res
 from agents.checkpoint import read_checkpoint
+from agents.residual.train import ResidualConfig, train_residual
+from benchmarks.common import RESULTS, save_result
+from dexenvs.rates import format_rate
 from dexenvs.scenarios import Scenario
-from generators.dataset import demo_names, open_dataset
-
-RESULTS = Path(__file__).parent / "results"
+from dexenvs.tasks import task_of_env
+from dexenvs.trajectory import demo_names, open_dataset
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Args:
 def main(args: Args) -> dict:
     cfg = read_checkpoint(args.ckpt)["config"]
     env_id = cfg["env_args"]["env_name"]
-    space = REGISTERED_ENVS[env_id].cls.scenario_space()
+    space = task_of_env(env_id).scenario_space()
     objects = args.objects or space.train_objects
     with open_dataset(Path(cfg["dataset"])) as f:  # the T_O set keeps the base's first demo's environment and pose
         seed_scen = Scenario.parse(str(f["data"][demo_names(f)[0]].attrs["scenario"]))
@@ -54,18 +54,18 @@ def main(args: Args) -> dict:
     for algo in args.algos:
         d = args.out / algo
         prev = json.loads((d / "residual.json").read_text()) if (d / "residual.json").exists() else None
-        if prev and prev["base_ckpt"] == str(args.ckpt) and prev["args"]["timesteps"] == args.timesteps \
+        if prev and prev["base_ckpt"] == str(args.ckpt) and prev["timesteps"] == args.timesteps \
                 and prev["alpha"] == args.alpha and prev["objects"] == objects:
             trained[algo] = prev
         else:
-            trained[algo] = res.main(res.Args(ckpt=args.ckpt, out=d, objects=objects, algo=algo,
-                                              timesteps=args.timesteps, alpha=args.alpha, workers=args.workers,
-                                              val_episodes=0))  # compare the residuals as trained, at --alpha
+            cfg = ResidualConfig(algo=algo, timesteps=args.timesteps, alpha=args.alpha, val_episodes=0)
+            trained[algo] = train_residual(args.ckpt, d, cfg, objects, workers=args.workers)  # as trained, at --alpha
     rows = {}
     for name, scen in sets.items():
         for pol, resid in [("base", None)] + [(a, args.out / a) for a in args.algos]:
             s = ev.evaluate(args.ckpt, env_id, "train", args.seeds, args.episodes, args.workers, resid, scenarios=scen)
-            rows.setdefault(pol, {})[name] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"])
+            rows.setdefault(pol, {})[name] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
+                                                  successes=s["successes"], interval=s["interval"])
             print(f"[residual_algo] {name} {pol}: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
     lines = ["| policy | train time | env steps/s | T_O (objects, seed E/P) | T_OEP |", "|---|---|---|---|---|"]
     for pol, r in rows.items():
@@ -73,13 +73,12 @@ def main(args: Args) -> dict:
         lines.append(f"| {pol if pol == 'base' else 'base + ' + pol.upper() + ' residual'} | "
                      f"{'-' if t is None else str(round(t['seconds'] / 60, 1)) + ' min'} | "
                      f"{'-' if t is None else t['steps_per_second']} | "
-                     + " | ".join(f"{r[k]['mean']:.1%} ± {r[k]['std']:.1%}" for k in sets) + " |")
+                     + " | ".join(format_rate(r[k]["successes"], r[k]["episodes"]) for k in sets) + " |")
     table = "\n".join(lines)
     print(table)
     out = dict(base=str(args.ckpt), env_id=env_id, objects=objects, timesteps=args.timesteps, alpha=args.alpha,
                seeds=args.seeds, episodes=args.episodes, results=rows, training=trained, table=table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "residual_algo.json").write_text(json.dumps(out, indent=1))
+    save_result(RESULTS / "residual_algo.json", out, args)
     return out
 
 

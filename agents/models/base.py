@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from agents.models.encoders import ObsEncoder
-from agents.normalizer import Normalizer
+from agents.models.normalizer import Normalizer
 
 
 class ChunkModel(nn.Module):
@@ -35,13 +35,3 @@ class ChunkModel(nn.Module):
     def sample(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None, **kw) -> torch.Tensor:
         """Raw obs history -> (B, Tp, A) actions in the env's units."""
         raise NotImplementedError
-
-
-def build_model(cfg: dict) -> ChunkModel:
-    from agents.bc import BCModel
-    from agents.diffusion import DiffusionModel
-
-    models = {"diffusion": DiffusionModel, "bc": BCModel}
-    if cfg["algo"] not in models:
-        raise ValueError(f"unknown algo {cfg['algo']!r}; valid: {list(models)}")
-    return models[cfg["algo"]](cfg)

@@ -1,7 +1,7 @@
 """How much of a flywheel run's T_OEP figure is evaluation noise? Plays each run's base again on the same held-out
 configurations under further evaluation seeds, and prints the runs side by side.
 
-    python -m benchmarks.flywheel_reeval runs/flywheel/pour_no_residual_2seeds_cover2 \
+    python -m benchmarks.studies.flywheel_reeval runs/flywheel/pour_no_residual_2seeds_cover2 \
         runs/flywheel/pour_no_residual_2seeds_cover2_12k --rounds 2
 
 A run's T_OEP is 5 seeds x 8 episodes, one per held-out configuration; its standard deviation over the seeds is 6-21
@@ -19,13 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import tyro
-from mani_skill.utils.registration import REGISTERED_ENVS
 
 from agents import evaluate as ev
-from dexenvs.experts import EXPERTS
-from generators.flywheel import _per_iter
-
-RESULTS = Path(__file__).parent / "results" / "flywheel_reeval.json"
+from benchmarks.common import RESULTS, save_result
+from dexenvs.tasks import get_task
+from generators.flywheel.config import per_iter
 
 
 @dataclass
@@ -37,7 +35,7 @@ class Args:
     rounds: int = 2
     """further evaluations, each as many seeds and episodes as the run's own"""
     workers: int = 2
-    out: Path = RESULTS
+    out: Path = RESULTS / "flywheel_reeval.json"
 
 
 def evaluated_state(run: Path, iteration: int) -> dict:
@@ -49,22 +47,15 @@ def evaluated_state(run: Path, iteration: int) -> dict:
     return state
 
 
-def save_json(results: dict, out: Path) -> None:
-    """Written whole or not at all, so what an interrupted benchmark finished stays readable."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(out)
-
-
 def reevaluate(run: Path, iteration: int, rounds: int, workers: int) -> dict:
     state = evaluated_state(run, iteration)
     settings, stages = state["settings"], state["stages"]
-    env_id = EXPERTS[settings["task"]][0]
+    spec = get_task(settings["task"])
+    env_id = spec.env_id
     # the flywheel's own T_OEP list and order, so each seed plays the configurations it played there
-    scenarios = [str(s) for s in REGISTERED_ENVS[env_id].cls.scenario_space().scenarios("test_oep")]
-    seeds, episodes = settings["eval_seeds"], settings["eval_episodes"]
-    own = stages[f"{iteration}.eval"]["result"]["T_OEP/base"]
+    scenarios = [str(s) for s in spec.scenario_space().scenarios("test_oep")]
+    seeds, episodes = settings["eval"]["seeds"], settings["eval"]["episodes"]
+    own = stages[f"{iteration}.eval"]["result"]["figures"]["T_OEP/base"]
     per_round = [dict(first_seed=0, mean=own["mean"], std=own["std"], episodes=own["episodes"])]
     for r in range(1, rounds + 1):
         s = ev.evaluate(run / f"base_{iteration}" / "checkpoint.pt", env_id, "train", seeds, episodes, workers,
@@ -85,17 +76,18 @@ def result_key(run: Path, iteration: int) -> str:
 
 def main(args: Args) -> dict:
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results.pop("provenance", None)
     rows = []
     for run in args.runs:
         r = reevaluate(run, args.iteration, args.rounds, args.workers)
         results[result_key(run, args.iteration)] = r
         rows.append((run.name, r))
-        save_json(results, args.out)  # each finished run is kept if a later one is interrupted
+        save_result(args.out, results, args)  # each finished run is kept if a later one is interrupted
     print(f"\n| run | i = {args.iteration} steps | own T_OEP (40) | "
           + " | ".join(f"round {k}" for k in range(1, args.rounds + 1)) + " | all episodes |")
     print("|---|---|---|" + "---|" * args.rounds + "---|")
     for name, r in rows:
-        print(f"| {name} | {_per_iter(r['train_steps'], args.iteration)} | " + " | ".join(f"{p['mean']:.1%}" for p in r["rounds"])
+        print(f"| {name} | {per_iter(r['train_steps'], args.iteration)} | " + " | ".join(f"{p['mean']:.1%}" for p in r["rounds"])
               + f" | **{r['mean']:.1%}** ({r['episodes']}) |")
     print(f"[reeval] wrote {args.out}")
     return results

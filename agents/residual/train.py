@@ -1,7 +1,7 @@
 """Residual RL on a frozen base policy (DexFlyWheel sec. 4.3, after Policy Decorator and ResiP):
 
     python -m agents.residual --ckpt runs/grasp_dp/checkpoint.pt [--objects can_0 can_1 | --scenarios S ...] [--algo sac|ppo]
-        [--timesteps 40000] [--alpha 0.1] --out runs/grasp_res
+        [--timesteps 30000] [--alpha 0.1] --out runs/grasp_res
 
 The residual sees the object state and proprioception (the base policy's low-dimensional observation keys, normalized
 by the base's own dataset statistics) and the base action it is about to correct, and outputs a correction in the
@@ -12,8 +12,9 @@ each step the correction is applied with probability epsilon, and epsilon rises 
 
 After training, the combined policy plays `--val-episodes` validation episodes (its training distribution, seeds no
 test set uses) at 0, 1/4, 1/2 and 1 x alpha, and the residual keeps the alpha that succeeds most among those that beat
-the base (alpha 0) by more than one standard error, the smallest on a tie, else 0 (`select_alpha`): 30k CPU steps of SAC often leave a residual that lowers a strong base (DexFlyWheel's grasp, i = 3: 55% -> 7.5% on its
-own objects), and alpha 0 then gives the base back instead of handing that loss to the rollouts and the evaluation.
+the base (alpha 0) by more than one standard error, the smallest on a tie, else 0 (`select_alpha`): a CPU budget of
+SAC often leaves a residual that lowers a strong base, and alpha 0 then gives the base back instead of handing that
+loss to the rollouts and the evaluation.
 
 Episodes do not end at success (ManiSkill's RL convention: a success that ended the episode would forfeit the reward
 of staying successful); they end at failure or the time limit. `ResidualPolicy` is the combined policy with the same
@@ -25,25 +26,21 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 import gymnasium as gym
 import numpy as np
 import torch
-import tyro
 
 import dexenvs  # noqa: F401  (registers the envs)
 from agents.checkpoint import load_model, read_checkpoint
-from agents.model import ChunkModel
+from agents.evaluate import evaluate
 from agents.policy import Policy
-from dexenvs.experts import episode_options
+from agents.residual.policy import OBS_CLIP, combine, flat_torch, residual_obs, rl_algorithms
 from dexenvs.scenarios import Scenario
-from generators.recorder import flatten_obs
-
-OBS_CLIP = 5.0  # normalized observations outside the dataset's range (velocities, unseen objects) are clipped here
-
+from dexenvs.tasks import get_task, import_tasks, task_modules, task_of_env
 
 class EpsilonSchedule:
     """Probability of applying the residual at global step t: linear from 0 to 1 over `ramp_steps`, then 1."""
@@ -55,26 +52,6 @@ class EpsilonSchedule:
 
     def __call__(self, step: int) -> float:
         return 1.0 if self.ramp_steps == 0 else float(min(1.0, max(0, step) / self.ramp_steps))
-
-
-def residual_obs(model: ChunkModel, obs: dict[str, torch.Tensor], base_action: torch.Tensor) -> torch.Tensor:
-    """(B, D) residual input: the base's low-dim obs keys and its action, normalized as the base sees them."""
-    parts = [model.normalizer.normalize(k, obs[k].reshape(len(base_action), -1)) for k in sorted(model.cfg["low_dim"])]
-    parts.append(model.normalizer.normalize("actions", base_action))
-    return torch.cat(parts, -1).clamp(-OBS_CLIP, OBS_CLIP)
-
-
-def combine(model: ChunkModel, base_action: torch.Tensor, delta: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Base action + alpha * delta, delta in the base's normalized action units ([-1, 1] spans the dataset's range).
-    Added in the env's units, so alpha = 0 returns the base action bit for bit."""
-    half_span = model.normalizer.actions__span / 2
-    return base_action + (alpha * delta.to(base_action.dtype)) * half_span
-
-
-def _flat_torch(obs) -> dict[str, torch.Tensor]:
-    if isinstance(obs, dict) and any(isinstance(v, dict) for v in obs.values()):
-        obs = flatten_obs(obs, keep_batch=True)
-    return {k: torch.as_tensor(v) for k, v in obs.items()}
 
 
 class ResidualEnv(gym.Env):
@@ -89,6 +66,7 @@ class ResidualEnv(gym.Env):
         wrapped = gym.make(env_id, **kw)
         self.max_steps = wrapped.spec.max_episode_steps
         self.env = u = wrapped.unwrapped  # batched torch (one sub-env), as the GPU backend would give it
+        self.spec = get_task(u.task_name)
         self.task = u.task_name
         self.space = u.scenario_space()
         bad = [o for o in objects if o not in self.space.train_objects + self.space.test_objects]
@@ -111,7 +89,7 @@ class ResidualEnv(gym.Env):
         return self.schedule(self.local_steps * self.n_envs)  # every env steps at the same pace
 
     def _observe(self, obs) -> np.ndarray:
-        self._obs = _flat_torch(obs)
+        self._obs = flat_torch(obs)
         with torch.no_grad():
             self._base_action = self.base.act(self._obs)
             return residual_obs(self.model, self._obs, self._base_action)[0].numpy().astype(np.float32)
@@ -123,8 +101,8 @@ class ResidualEnv(gym.Env):
         scenario = (self.scenarios[self.rng.integers(len(self.scenarios))] if self.scenarios else
                     draw_scenario(s, self.objects, self.rng))
         reset_seed = int(self.rng.integers(2**31))
-        options = episode_options(self.task, reset_seed, self.model.cfg.get("reset_options"))
-        obs, info = self.env.reset(seed=reset_seed, options=dict(options or {}, scenario=str(scenario)))
+        options = self.spec.episode_options(reset_seed, self.model.cfg.get("reset_options"))
+        obs, info = self.env.reset(seed=reset_seed, options=dict(options, scenario=str(scenario)))
         self.base.reset(seed=reset_seed)
         self.t, self.succeeded, self.applied = 0, False, 0
         return self._observe(obs), dict(scenario=str(scenario))
@@ -151,30 +129,6 @@ class ResidualEnv(gym.Env):
 
     def close(self):
         self.env.close()
-
-
-class ResidualPolicy:
-    """The combined policy base + alpha * residual, acting through `Policy`'s interface."""
-
-    def __init__(self, base: Policy, actor, alpha: float):
-        self.base, self.actor, self.alpha = base, actor, alpha
-        self.model, self.cfg = base.model, base.cfg
-
-    def reset(self, seed: int | None = None, env_idx=None) -> None:
-        self.base.reset(seed, env_idx)
-
-    def act(self, obs):
-        flat = _flat_torch(obs)
-        base_action = self.base.act(flat)
-        unbatched = self.base._unbatched
-        if unbatched:
-            flat = {k: v[None] for k, v in flat.items()}
-            base_action = torch.as_tensor(base_action)[None]
-        with torch.no_grad():
-            x = residual_obs(self.model, flat, base_action).numpy()
-            delta, _ = self.actor.predict(x, deterministic=True)
-            action = combine(self.model, base_action, torch.as_tensor(delta, dtype=torch.float32), self.alpha)
-        return action[0].numpy() if unbatched else action
 
 
 # ------------------------------------------------------------------------------------------------ choosing alpha
@@ -213,10 +167,7 @@ def validate(ckpt: Path, residual_dir: Path, env_id: str, objects: list[str], al
              workers: int, seed: int, scenarios: list[str] | None = None) -> dict[float, float]:
     """Success of the combined policy at each alpha on the same `episodes` validation episodes (alpha 0: the base), in
     `scenarios` in turn or, without them, in scenarios drawn from `objects` x train environments x train poses."""
-    from agents.evaluate import evaluate
-    from mani_skill.utils.registration import REGISTERED_ENVS
-
-    scenarios = scenarios or validation_scenarios(REGISTERED_ENVS[env_id].cls.scenario_space(), objects, episodes, seed)
+    scenarios = scenarios or validation_scenarios(task_of_env(env_id).scenario_space(), objects, episodes, seed)
     rates = {}
     for a in alphas:
         s = evaluate(ckpt, env_id, "train", 1, episodes, workers, residual_dir if a else None, scenarios=scenarios,
@@ -225,100 +176,75 @@ def validate(ckpt: Path, residual_dir: Path, env_id: str, objects: list[str], al
     return rates
 
 
-def load_residual(path: str | Path, base: Policy | None = None, alpha: float | None = None) -> ResidualPolicy:
-    """A trained residual directory (`residual.json` + `residual.zip`) -> the combined policy, at the alpha chosen on
-    validation (`alpha` overrides it). The base policy is the checkpoint the residual was trained on unless `base` is
-    given."""
-    path = Path(path)
-    cfg_path = path / "residual.json"
-    if not cfg_path.exists():
-        raise FileNotFoundError(f"{path} holds no trained residual (no residual.json); train one with "
-                                f"`python -m agents.residual --ckpt <base checkpoint> --out {path}`")
-    cfg = json.loads(cfg_path.read_text())
-    algo = _algos()[cfg["algo"]]
-    actor = algo.load(path / "residual.zip", device="cpu")
-    base = base or Policy(load_model(cfg["base_ckpt"]))
-    return ResidualPolicy(base, actor, cfg["alpha"] if alpha is None else alpha)
-
-
-def _algos() -> dict:
-    from stable_baselines3 import PPO, SAC
-
-    return {"sac": SAC, "ppo": PPO}
-
-
 # ---------------------------------------------------------------------------------------------------------- training
 @dataclass
-class Args:
-    ckpt: Path
-    """the frozen base policy's checkpoint (python -m agents.train)"""
-    out: Path = Path("runs/residual")
-    objects: list[str] = field(default_factory=list)
-    """objects to train on (default: the task's training objects); environments and poses are sampled from train"""
-    scenarios: list[str] = field(default_factory=list)
-    """train (and validate) on these object|environment|pose scenarios instead, e.g. where the policy will be rolled
-    out: the flywheel rolls out in the seed's environment and pose, where its base is strong"""
+class ResidualConfig:
+    """How the residual is trained and validated (the flywheel nests this as `--residual.*`)."""
+
     algo: Literal["sac", "ppo"] = "sac"
-    timesteps: int = 40_000
+    timesteps: int = 30_000
+    """env steps of RL; 15,000 against 30,000 on the pour's bases kept 30,000 (docs/notebook.md)"""
     alpha: float = 0.1
     ramp: float = 0.5
-    """epsilon reaches 1 after this fraction of --timesteps"""
-    workers: int = 2
-    """envs, each in its own process"""
-    seed: int = 0
-    minutes: float | None = None
-    """stop (and save) after this much training time"""
+    """epsilon reaches 1 after this fraction of the timesteps"""
     val_episodes: int = 40
     """after training, the combined policy plays this many episodes of its training distribution (seeds no test set
-    uses) at each of --val-alphas, and keeps the alpha that succeeds most among those ahead of the base by more than one
-    standard error (ties: the smallest; none: 0, which switches the residual off). 0: keep --alpha untested"""
+    uses) at each of `val_alphas`, and keeps the alpha that succeeds most among those ahead of the base by more than one
+    standard error (ties: the smallest; none: 0, which switches the residual off). 0: keep `alpha` untested"""
     val_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
-    """the alphas tried, as fractions of --alpha"""
-    progress: bool = True
+    """the alphas tried, as fractions of `alpha`"""
+
+    def check(self) -> None:
+        if self.algo not in rl_algorithms():
+            raise ValueError(f"unknown residual algo {self.algo!r}; valid: {sorted(rl_algorithms())}")
+        if self.val_episodes < 0 or not self.val_alphas or min(self.val_alphas) < 0:
+            raise ValueError(f"val_episodes must be >= 0 and val_alphas non-empty fractions >= 0 of alpha, got "
+                             f"{self.val_episodes} and {self.val_alphas}")
 
 
 def _make(ckpt: str, env_id: str, objects: list[str], alpha: float, ramp_steps: int, n_envs: int, seed: int,
           scenarios: list[str]):
+    tasks = task_modules()
+
     def thunk():
         torch.set_num_threads(1)
+        import_tasks(tasks)  # a subprocess sees the parent's tasks
         return ResidualEnv(ckpt, env_id, objects, alpha, ramp_steps, n_envs, seed, scenarios)
     return thunk
 
 
-def main(args: Args) -> dict:
+def train_residual(ckpt: Path, out: Path, cfg: ResidualConfig = ResidualConfig(), objects: Sequence[str] = (),
+                   scenarios: Sequence[str] = (), workers: int = 2, seed: int = 0, minutes: float | None = None,
+                   progress: bool = True) -> dict:
+    """Trains a residual on the frozen base `ckpt` into `out` (residual.zip, residual.json, metrics.jsonl,
+    residual.png), on `objects` (default: the task's train objects) in train environments and poses, or on the given
+    `scenarios`; validates its alpha; returns residual.json's content. `workers` envs, each in its own process."""
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    cfg = read_checkpoint(args.ckpt)["config"]
-    env_id = cfg["env_args"]["env_name"]
-    if args.algo not in _algos():
-        raise ValueError(f"unknown --algo {args.algo!r}; valid: {sorted(_algos())}")
-    if args.val_episodes < 0 or not args.val_alphas or min(args.val_alphas) < 0:
-        raise ValueError(f"--val-episodes must be >= 0 and --val-alphas non-empty fractions >= 0 of --alpha, got "
-                         f"{args.val_episodes} and {args.val_alphas}")
-    from mani_skill.utils.registration import REGISTERED_ENVS
-
-    space = REGISTERED_ENVS[env_id].cls.scenario_space()
-    if args.scenarios and args.objects:
-        raise ValueError("pass --objects or --scenarios, not both: scenarios name their objects")
-    scenarios = [str(space.validate(Scenario.parse(s))) for s in args.scenarios]
-    objects = sorted({Scenario.parse(s).object_id for s in scenarios}) if scenarios else args.objects or space.train_objects
-    args.out.mkdir(parents=True, exist_ok=True)
-    ramp_steps = int(args.ramp * args.timesteps)
-    thunks = [_make(str(args.ckpt), env_id, objects, args.alpha, ramp_steps, args.workers, args.seed + 1000 * i,
-                    scenarios) for i in range(args.workers)]
-    venv = SubprocVecEnv(thunks, start_method="spawn") if args.workers > 1 else DummyVecEnv(thunks)
-    venv.seed(args.seed)
-    n = args.workers
-    if args.algo == "sac":
+    cfg.check()
+    env_id = read_checkpoint(ckpt)["config"]["env_args"]["env_name"]
+    space = task_of_env(env_id).scenario_space()
+    if scenarios and objects:
+        raise ValueError("pass objects or scenarios, not both: scenarios name their objects")
+    scenarios = [str(space.validate(Scenario.parse(s))) for s in scenarios]
+    objects = sorted({Scenario.parse(s).object_id for s in scenarios}) if scenarios else list(objects) or space.train_objects
+    out.mkdir(parents=True, exist_ok=True)
+    ramp_steps = int(cfg.ramp * cfg.timesteps)
+    thunks = [_make(str(ckpt), env_id, objects, cfg.alpha, ramp_steps, workers, seed + 1000 * i, scenarios)
+              for i in range(workers)]
+    venv = SubprocVecEnv(thunks, start_method="spawn") if workers > 1 else DummyVecEnv(thunks)
+    venv.seed(seed)
+    n = workers
+    if cfg.algo == "sac":
         # Policy Decorator's recipe, sized for a CPU: small nets, updates every env step after a warm-up
-        model = _algos()["sac"]("MlpPolicy", venv, learning_rate=3e-4, buffer_size=200_000, batch_size=256,
-                                learning_starts=max(1000, 2 * 150 * n), train_freq=1, gradient_steps=max(1, n // 2),
-                                gamma=0.97, ent_coef="auto_0.01", policy_kwargs=dict(net_arch=[256, 256]), seed=args.seed, device="cpu",
-                                verbose=0)
+        model = rl_algorithms()["sac"]("MlpPolicy", venv, learning_rate=3e-4, buffer_size=200_000, batch_size=256,
+                                       learning_starts=max(1000, 2 * 150 * n), train_freq=1, gradient_steps=max(1, n // 2),
+                                       gamma=0.97, ent_coef="auto_0.01", policy_kwargs=dict(net_arch=[256, 256]),
+                                       seed=seed, device="cpu", verbose=0)
         # the residual starts as "no correction" with little noise (zero mean, std ~0.14 before the squash), so the
-        # first combined rollouts are the base's; SB3's default (random mean, std 1, entropy weight 1) turned a base
-        # with 15% success on new objects into 0% within the 30k-step budget
+        # first combined rollouts are the base's; SB3's default (random mean, std 1, entropy weight 1) turned a weak
+        # base's successes on new objects into none within the budget
         with torch.no_grad():
             model.actor.mu.weight.mul_(0.01)
             model.actor.mu.bias.zero_()
@@ -326,11 +252,11 @@ def main(args: Args) -> dict:
             model.actor.log_std.bias.fill_(-2.0)
     else:
         # ResiP's recipe: small initial log-std, many steps per update, normalized advantages
-        model = _algos()["ppo"]("MlpPolicy", venv, learning_rate=3e-4, n_steps=1024 // n, batch_size=256,
-                                n_epochs=10, gamma=0.97, gae_lambda=0.95, clip_range=0.2, ent_coef=0.0,
-                                policy_kwargs=dict(net_arch=[256, 256], log_std_init=-1.0), seed=args.seed,
-                                device="cpu", verbose=0)
-    metrics_path = args.out / "metrics.jsonl"
+        model = rl_algorithms()["ppo"]("MlpPolicy", venv, learning_rate=3e-4, n_steps=1024 // n, batch_size=256,
+                                       n_epochs=10, gamma=0.97, gae_lambda=0.95, clip_range=0.2, ent_coef=0.0,
+                                       policy_kwargs=dict(net_arch=[256, 256], log_std_init=-1.0), seed=seed,
+                                       device="cpu", verbose=0)
+    metrics_path = out / "metrics.jsonl"
     metrics_path.write_text("")
     t0 = time.perf_counter()
 
@@ -343,7 +269,7 @@ def main(args: Args) -> dict:
         def _on_training_start(self):
             from tqdm import tqdm
 
-            self.bar = tqdm(total=args.timesteps, desc=f"residual {args.algo}", disable=not args.progress)
+            self.bar = tqdm(total=cfg.timesteps, desc=f"residual {cfg.algo}", disable=not progress)
 
         def _on_step(self) -> bool:
             self.bar.update(n)
@@ -362,39 +288,38 @@ def main(args: Args) -> dict:
                     recent = self.episodes[-20:]
                     self.bar.set_postfix(eps=f"{info['epsilon']:.2f}",
                                          success=f"{np.mean([e['success'] for e in recent]):.0%}")
-            return args.minutes is None or time.perf_counter() - t0 < 60 * args.minutes
+            return minutes is None or time.perf_counter() - t0 < 60 * minutes
 
         def _on_training_end(self):
             self.bar.close()
 
     log = Log()
-    model.learn(args.timesteps, callback=log)
+    model.learn(cfg.timesteps, callback=log)
     seconds = time.perf_counter() - t0
-    model.save(args.out / "residual.zip")
+    model.save(out / "residual.zip")
     venv.close()
     eps = log.episodes
-    summary = dict(base_ckpt=str(args.ckpt), env_id=env_id, algo=args.algo, alpha=args.alpha, trained_alpha=args.alpha,
+    summary = dict(base_ckpt=str(ckpt), env_id=env_id, algo=cfg.algo, alpha=cfg.alpha, trained_alpha=cfg.alpha,
                    validation=None, objects=objects, scenarios=scenarios or None,
                    timesteps=int(model.num_timesteps), ramp_steps=ramp_steps, seconds=round(seconds, 1),
                    steps_per_second=round(model.num_timesteps / seconds, 1), episodes=len(eps),
                    first_success=float(np.mean([e["success"] for e in eps[:20]])) if eps else None,
                    last_success=float(np.mean([e["success"] for e in eps[-20:]])) if eps else None,
-                   args={k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()})
-    (args.out / "residual.json").write_text(json.dumps(summary, indent=1))  # validation loads the residual from it
-    if args.val_episodes:
-        alphas = sorted({round(f * args.alpha, 6) for f in args.val_alphas})
-        rates = validate(args.ckpt, args.out, env_id, objects, alphas, args.val_episodes, args.workers, args.seed,
-                         scenarios)
-        summary["alpha"] = select_alpha(rates, args.val_episodes)
-        summary["validation"] = dict(episodes=args.val_episodes, success={str(a): r for a, r in rates.items()},
+                   config=asdict(cfg), workers=workers, seed=seed)
+    (out / "residual.json").write_text(json.dumps(summary, indent=1))  # validation loads the residual from it
+    if cfg.val_episodes:
+        alphas = sorted({round(f * cfg.alpha, 6) for f in cfg.val_alphas})
+        rates = validate(ckpt, out, env_id, objects, alphas, cfg.val_episodes, workers, seed, scenarios)
+        summary["alpha"] = select_alpha(rates, cfg.val_episodes)
+        summary["validation"] = dict(episodes=cfg.val_episodes, success={str(a): r for a, r in rates.items()},
                                      chosen=summary["alpha"])
-        print(f"[residual] validation success by alpha ({args.val_episodes} episodes each): "
+        print(f"[residual] validation success by alpha ({cfg.val_episodes} episodes each): "
               + ", ".join(f"{a:g}: {r:.0%}" for a, r in rates.items()) + f"; keeping alpha {summary['alpha']:g}")
-        (args.out / "residual.json").write_text(json.dumps(summary, indent=1))
-    plot(args.out, eps)
-    print(f"[residual] {args.algo} on {env_id}: {summary['timesteps']} steps in {seconds:.0f} s "
+        (out / "residual.json").write_text(json.dumps(summary, indent=1))
+    plot(out, eps)
+    print(f"[residual] {cfg.algo} on {env_id}: {summary['timesteps']} steps in {seconds:.0f} s "
           f"({summary['steps_per_second']:.0f}/s), training-episode success {summary['first_success']} -> "
-          f"{summary['last_success']} (first/last 20 episodes); wrote {args.out / 'residual.zip'}")
+          f"{summary['last_success']} (first/last 20 episodes); wrote {out / 'residual.zip'}")
     return summary
 
 
@@ -419,7 +344,3 @@ def plot(out: Path, episodes: list[dict]) -> None:
     fig.tight_layout()
     fig.savefig(out / "residual.png", dpi=120)
     plt.close(fig)
-
-
-if __name__ == "__main__":
-    main(tyro.cli(Args))

@@ -1,11 +1,11 @@
 """How clean a dataset's demos are, as a base policy will learn them: action jerk and how firmly the object is held.
 
-    python -m benchmarks.rollout_quality --datasets runs/flywheel/grasp/D1.hdf5 runs/flywheel/grasp/rollouts_1.hdf5 ...
+    python -m benchmarks.studies.rollout_quality --datasets runs/flywheel/grasp/D1.hdf5 runs/flywheel/grasp/rollouts_1.hdf5 ...
 
 Per dataset: demos, mean wrist-target jerk (|second difference| of the position target, mm per step^2) and
 finger-target jerk (rad), and `augment.hold_slip` (the object's largest displacement in the wrist's frame while
-carried): median, 90th percentile, max and the share within the flywheel's default `--max-slip` for the task
-(`MAX_SLIP`; none where it sets no limit). Replayed seed demos
+carried): median, 90th percentile, max and the share within the flywheel's slip limit for the task (its spec's
+preset; none where it sets no limit). Replayed seed demos
 hold the object still and move smoothly; a weak policy's "successful" rollouts often do neither. Writes
 benchmarks/results/rollout_quality.json.
 """
@@ -19,12 +19,10 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from agents.evaluate import TASK_OF_ENV
+from benchmarks.common import RESULTS, save_result
+from dexenvs.tasks import task_of_env
+from dexenvs.trajectory import demo_names, open_dataset, read_episode
 from generators.augment import HAND_DIM, hold_slip
-from generators.dataset import demo_names, open_dataset, read_episode
-from generators.flywheel import MAX_SLIP
-
-RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass
@@ -35,7 +33,8 @@ class Args:
 
 def quality(path: Path) -> dict:
     with open_dataset(path) as f:
-        task = TASK_OF_ENV[json.loads(f["data"].attrs["env_args"])["env_name"]]
+        spec = task_of_env(json.loads(f["data"].attrs["env_args"])["env_name"])
+        task = spec.name
         eps = [read_episode(f["data"][n]) for n in demo_names(f)]
     jerk, finger, slip = [], [], []
     for ep in eps:
@@ -45,7 +44,7 @@ def quality(path: Path) -> dict:
         s = hold_slip(ep, task)
         if s is not None:
             slip.append(s * 1000)
-    limit = MAX_SLIP[task] * 1000
+    limit = spec.flywheel.max_slip * 1000
     out = dict(task=task, demos=len(eps), wrist_jerk_mm=round(float(np.mean(jerk)), 2),
                finger_jerk_rad=round(float(np.mean(finger)), 4), slip_measured=len(slip), max_slip_mm=limit)
     if slip:
@@ -68,8 +67,7 @@ def main(args: Args) -> dict:
         within = r.get("within_max_slip", "n/a") if r["max_slip_mm"] else "no limit"
         lines.append(f"| {p} | {r['demos']} | {r['wrist_jerk_mm']} | {r['finger_jerk_rad']} | {slip} | {within} |")
     table = "\n".join(lines)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(datasets=rows, table=table), indent=1))
+    save_result(args.out, dict(datasets=rows, table=table), args)
     print(table)
     return rows
 

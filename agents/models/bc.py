@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.model import ChunkModel
+from agents.models.base import ChunkModel
 
 
 class BCModel(ChunkModel):

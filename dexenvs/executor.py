@@ -1,0 +1,131 @@
+"""The one way the suite fans work out: A_EP attempts, policy rollouts and evaluation episodes all run through
+`Executor.map`.
+
+Each worker sets itself up (`setup(*setup_args)`: a sim env, a policy) and runs jobs on that state (`fn(state, job)`);
+results come back in job order whatever the number of workers, so what a caller keeps is the same on one process or
+many (an episode depends only on its own seeds, not on which worker played what before). The caller stops early by
+leaving the loop: jobs not started are cancelled. Worker processes outlive a `map`: each keeps its last setup and makes
+a new one only when asked for another, so a run's stages share one pool instead of starting processes (and importing
+torch and SAPIEN) for every evaluation. ManiSkill's CPU backend runs one env per process, so on a CPU this is where the
+cores are used; an executor for another engine (a Ray cluster) needs only the same `map`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import pickle
+from pathlib import Path
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+
+from dexenvs.tasks import import_tasks, task_modules
+
+_WORKER: dict[str, Any] = {}  # in a worker process: the key of its setup and the state it made
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)  # one process per core: intra-op threads would only contend
+
+
+def _close(state) -> None:
+    close = getattr(state, "close", None)
+    if callable(close):
+        close()
+
+
+def _call(tasks: list[str], key: str, setup: Callable, setup_args: tuple, fn: Callable, job) -> Any:
+    if _WORKER.get("key") != key:
+        import_tasks(tasks)  # the parent's tasks, one defined outside dexenvs included
+        if "state" in _WORKER:
+            _close(_WORKER.pop("state"))
+        _WORKER["state"], _WORKER["key"] = setup(*setup_args), key
+    return fn(_WORKER["state"], job)
+
+
+def _file_versions(args: tuple) -> list:
+    """When the files the setup reads were last written: a checkpoint trained on in place is set up afresh."""
+    out = []
+    for a in args:
+        if isinstance(a, (str, Path)) and len(str(a)) < 4096 and Path(a).exists():
+            p = Path(a)
+            out.append([f.stat().st_mtime_ns for f in ([p] + (sorted(p.iterdir()) if p.is_dir() else []))])
+    return out
+
+
+class Executor:
+    """Runs jobs on `workers` spawned processes (SAPIEN and torch do not survive fork), or in this process for 1."""
+
+    def __init__(self, workers: int = 2, in_flight: int = 2):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers, self.in_flight = workers, in_flight
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, setup: Callable, setup_args: tuple, fn: Callable, jobs: Iterable) -> Iterator:
+        """`fn(state, job)` for each job, yielded in job order, `state = setup(*setup_args)` made once per worker."""
+        if self.workers == 1:
+            state = setup(*setup_args)
+            try:
+                for job in jobs:
+                    yield fn(state, job)
+            finally:
+                _close(state)
+            return
+        key = hashlib.sha1(pickle.dumps((setup, setup_args, _file_versions(setup_args)))).hexdigest()
+        tasks = task_modules()
+        yield from self._ordered(lambda job: (_call, tasks, key, setup, setup_args, fn, job), iter(jobs))
+
+    def _pool_now(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker)
+        return self._pool
+
+    def _ordered(self, call, jobs) -> Iterator:
+        pool = self._pool_now()
+        pending: dict = {}  # future -> job number
+        ready: dict = {}
+        submitted = want = 0
+
+        def fill():
+            nonlocal submitted
+            for job in jobs:
+                pending[pool.submit(*call(job))] = submitted
+                submitted += 1
+                if len(pending) >= self.in_flight * self.workers:
+                    break
+        try:
+            fill()
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    ready[pending.pop(fut)] = fut.result()
+                while want in ready:
+                    yield ready.pop(want)
+                    want += 1
+                fill()
+        except BrokenProcessPool:  # a worker died (killed, out of memory): the next map starts a fresh pool
+            self.shutdown()
+            raise
+        finally:  # the caller left early (or a job failed): drop what has not started
+            for fut in pending:
+                fut.cancel()
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+_SHARED: dict[int, Executor] = {}
+
+
+def executor(workers: int) -> Executor:
+    """The process's executor with `workers` workers, shared by every caller, so its processes are started once."""
+    if workers not in _SHARED:
+        _SHARED[workers] = Executor(workers)
+    return _SHARED[workers]
