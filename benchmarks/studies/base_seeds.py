@@ -88,8 +88,9 @@ def main(args: Args) -> dict:
                              progress=args.progress)
             figs = {}
             for name, scen in sets.items():
-                s = ev.evaluate(base / "checkpoint.pt", env_id, "train", settings["eval"]["seeds"],
-                                settings["eval"]["episodes"], args.workers, scenarios=scen)
+                seeds = settings["eval"]["seeds"] * (settings["eval"]["t_oep_rounds"] if name == "T_OEP" else 1)
+                s = ev.evaluate(base / "checkpoint.pt", env_id, "train", seeds, settings["eval"]["episodes"],
+                                args.workers, scenarios=scen)
                 figs[name] = _figures(s)
                 print(f"[base_seeds] {key} training seed {k}: {name} {s['success_mean']:.1%} ± {s['success_std']:.1%}")
             entry["seeds"][str(k)] = dict(**figs, train={k2: train[k2] for k2 in ("step", "seconds", "final_loss")})

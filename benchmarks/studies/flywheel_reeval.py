@@ -54,7 +54,7 @@ def reevaluate(run: Path, iteration: int, rounds: int, workers: int) -> dict:
     env_id = spec.env_id
     # the flywheel's own T_OEP list and order, so each seed plays the configurations it played there
     scenarios = [str(s) for s in spec.scenario_space().scenarios("test_oep")]
-    seeds, episodes = settings["eval"]["seeds"], settings["eval"]["episodes"]
+    seeds, episodes = settings["eval"]["seeds"] * settings["eval"]["t_oep_rounds"], settings["eval"]["episodes"]
     own = stages[f"{iteration}.eval"]["result"]["figures"]["T_OEP/base"]
     per_round = [dict(first_seed=0, mean=own["mean"], std=own["std"], episodes=own["episodes"])]
     for r in range(1, rounds + 1):

@@ -11,6 +11,7 @@ from pathlib import Path
 from agents import evaluate as ev
 from agents.residual.train import train_residual
 from agents.train import train
+from dexenvs.rates import format_rate
 from dexenvs.scenarios import Scenario, ScenarioSpace
 from dexenvs.tasks import TaskSpec, get_task
 from dexenvs.trajectory import demo_names, open_dataset
@@ -238,9 +239,9 @@ def evaluate_policies(run: Run, i: int, residual: ResidualResult | None) -> Eval
     c = run.cfg
 
     def figure(name: str, scenarios: list[str], policy: str, resid: str | None) -> Figure:
-        s = ev.evaluate(ckpt, run.spec.env_id, "train", c.eval.seeds, c.eval.episodes, c.workers, resid,
-                        scenarios=scenarios)
-        print(f"[flywheel]   {name} {policy}: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
+        seeds = c.eval.seeds * (c.eval.t_oep_rounds if name == "T_OEP" else 1)
+        s = ev.evaluate(ckpt, run.spec.env_id, "train", seeds, c.eval.episodes, c.workers, resid, scenarios=scenarios)
+        print(f"[flywheel]   {name} {policy}: {format_rate(s['successes'], s['episodes'])}")
         return Figure(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"], successes=s["successes"],
                       interval=s["interval"], per_scenario={k: v["success"] for k, v in s["per_scenario"].items()})
 
