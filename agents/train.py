@@ -47,7 +47,7 @@ class TrainConfig:
     """state: every low-dim key; rgb: camera images + proprioception; rgb+state: images + every low-dim key"""
     batch_size: int = 256
     lr: float = 1e-3
-    """for both algos: the CPU-sized U-Net learned about 10x slower at diffusion_policy's 1e-4 (made for 66M params)"""
+    """for both algos: the CPU-sized U-Net learned far slower at diffusion_policy's 1e-4 (made for 66M params)"""
     weight_decay: float = 1e-6
     warmup_steps: int = 200
     obs_horizon: int = 2
@@ -105,9 +105,8 @@ def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[in
 
 def default_down_dims(action_dim: int) -> tuple[int, int]:
     """U-Net widths for an action of this size: (64, 128) per 16 dimensions. The CPU-sized (64, 128) fits one hand's
-    15-D action (grasp: training loss 0.004 after 4000 steps) but not two hands' 30-D: the handover's base plateaued at
-    0.048 and dropped the object from the giving palm within 10 steps (0% on the seed's scenario); (128, 256) reached
-    0.0022 and 50% (python -m agents.train on the flywheel's D_1, 20 demos, 4000 steps)."""
+    15-D action but underfits two hands' 30-D: the handover's base plateaued an order of magnitude higher in loss and
+    dropped the object from the giving palm (docs/notebook.md)."""
     w = 64 * -(-action_dim // 16)
     return w, 2 * w
 

@@ -77,8 +77,8 @@ class DemoWindows:
 
     def batch(self, idx) -> dict:
         """Windows `idx` at once, the same as stacking `self[i]` for i in idx: a few fancy-indexing ops on the demos
-        concatenated, instead of a Python call and a collate per window (about 15% of a CPU training step of the
-        default U-Net, half of one on an H100; `benchmarks.reader --train-steps`). Cached datasets only."""
+        concatenated, instead of a Python call and a collate per window, which cost a noticeable share of a CPU
+        training step and half of one on a GPU (`benchmarks.reader --train-steps`). Cached datasets only."""
         if self._data is None:
             raise ValueError("DemoWindows.batch needs cache=True; index windows one by one otherwise")
         if self._flat is None:

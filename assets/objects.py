@@ -27,7 +27,7 @@ from assets.mesh_loader import read_mesh
 LIBRARY_VERSION = 3
 # CoACD settings: concavity threshold 0.1 keeps cup walls and mug handles as separate hulls while convex objects stay
 # one part; the hull cap bounds the contact-pair count (and so the step time); the search budget is the cheapest that
-# kept these shapes' parts (measured: ~1.5 min for the whole library on 2 cores instead of ~8 at CoACD's defaults).
+# kept these shapes' parts (CoACD's defaults take several times as long on the whole library).
 COACD_PARAMS = dict(threshold=0.1, max_convex_hull=12, preprocess_mode="auto", preprocess_resolution=30,
                     resolution=800, mcts_nodes=10, mcts_iterations=30, mcts_max_depth=2, merge=True, seed=0)
 

@@ -2,7 +2,7 @@
 `torch.compile`, for the one-hand U-Net (64/128, the grasp's and the pour's 15-D action) and the two-hand one (128/256,
 the lift's and the handover's 30-D action): `python -m benchmarks.train_throughput`.
 
-Why it exists: the flywheel's base-policy training is most of a full run (the lift: 98 of 107 min), and this says how
+Why it exists: the flywheel's base-policy training is most of a full run on a CPU, and this says how
 much of it the numerics could win back. Each row counts the FLOPs of one optimizer step (forward + backward, torch's
 FlopCounterMode) and prints the GFLOP/s reached, to set against the CPU's peak. Batch 256, the flywheel's observation
 sizes (two-hand: the lift's 143-D state). bf16 pays only where the hardware has bf16 arithmetic (AVX512-BF16 or AMX):

@@ -345,7 +345,7 @@ class DexEnv(BaseEnv):
 
     def _snapshot_cpu(self) -> dict:
         """The same quantities read straight from the single SAPIEN scene into one array: ManiSkill's per-property
-        Pose/velocity wrappers and batch-1 torch ops cost ~10x the physics reads here."""
+        Pose/velocity wrappers and batch-1 torch ops cost far more than the physics reads here."""
         from scipy.spatial.transform import Rotation
 
         snap, rows = dict(), []

@@ -168,9 +168,8 @@ def _with_wrist_pose(cls):
         def _after_loading_articulation(self):
             super()._after_loading_articulation()
             # The floating chain's dummy links and the small wrist links have almost no inertia; under contact PhysX
-            # then violates the wrist joint limits and the articulation blows up (ManiSkill's stock hand: 5 of 20
-            # random-action episodes). Joint armature (reflected rotor inertia, as real actuators have) fixes it:
-            # 0 of 20 with these values, in both control modes.
+            # then violates the wrist joint limits and the articulation blows up under random actions. Joint armature
+            # (reflected rotor inertia, as real actuators have) fixes it in both control modes (docs/notebook.md).
             for j in self.robot.get_active_joints():
                 a = ARMATURE["root"] if j.name.startswith("root") else ARMATURE["wrist"] if "wrist" in j.name else ARMATURE["finger"]
                 for o in j._objs:
@@ -180,8 +179,7 @@ def _with_wrist_pose(cls):
         def _controller_configs(self):
             cfgs = super()._controller_configs
             # Stiffer than ManiSkill's root drives (1e3 / 1e2, a 0.1 s lag) so absolute poses are tracked closely while
-            # fingers push on objects; 2e4 tracked better still but let random actions destabilize PhysX (measured:
-            # 5 of 20 random episodes blew up at 2e4, none at 5e3).
+            # fingers push on objects; stiffer still let random actions destabilize PhysX.
             wrist_pose = WristPoseControllerConfig(
                 joint_names=list(self.root_joint_names) + list(cfgs["pd_joint_pos"]["wrist"].joint_names),
                 lower=None, upper=None, stiffness=ROOT_STIFFNESS, damping=ROOT_DAMPING, force_limit=ROOT_FORCE_LIMIT,

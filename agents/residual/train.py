@@ -149,10 +149,9 @@ def validation_scenarios(space, objects: list[str], n: int, seed: int) -> list[s
 def select_alpha(rates: dict[float, float], episodes: int) -> float:
     """The alpha with the highest validation success, ties to the smallest, among those that beat the base (alpha 0)
     by more than one standard error of the difference of two success rates over `episodes` each; if none does, 0
-    (the combined policy is the base). The margin is the validation's own noise: on the grasp's i = 3 base a residual
-    ahead by 3 of 40 episodes (82.5% against 75%) was kept and then lost 22.5 points on T_OEP (62.5% -> 40%), while
-    the pour's i = 1 residual, ahead by 5 of 40 (42.5% against 30%; one standard error: 10.7 points), carried its
-    rollouts from 27.5% to 40% success. Without alpha 0 among `rates`, the best alpha."""
+    (the combined policy is the base). The margin is the validation's own noise: a residual ahead of its base by less
+    than that was kept once and lost on the held-out set what it seemed to win (docs/notebook.md). Without alpha 0
+    among `rates`, the best alpha."""
     if 0.0 in rates:
         p0 = rates[0.0]
         rates = {a: p for a, p in rates.items()

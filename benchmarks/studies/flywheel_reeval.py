@@ -4,8 +4,8 @@ configurations under further evaluation seeds, and prints the runs side by side.
     python -m benchmarks.studies.flywheel_reeval runs/flywheel/pour_no_residual_2seeds_cover2 \
         runs/flywheel/pour_no_residual_2seeds_cover2_12k --rounds 2
 
-A run's T_OEP is 5 seeds x 8 episodes, one per held-out configuration; its standard deviation over the seeds is 6-21
-points. Each round here plays the same 40 configurations with the next 5 seeds (seeds the run's own evaluation never
+A run's T_OEP is its evaluation's seeds x 8 episodes, cycling over the held-out configurations. Each round here plays
+the same configurations with the next seeds (seeds the run's own evaluation never
 played: other initial states and sampling noise), and the figure to compare is the mean over the run's episodes and the
 rounds' together. Results join benchmarks/results/flywheel_reeval.json, one entry per run directory and iteration
 (`<run>/i<iteration>`).

@@ -45,8 +45,8 @@ class EvalConfig:
     episodes: int = 8
     """per seed and test set: 5 x 8 covers T_OEP's 40 configurations once"""
     t_oep_rounds: int = 3
-    """T_OEP is played this many times over (new seeds each round): a figure from 40 episodes moves by about 15 points
-    between evaluation seeds, one from 120 by about half that"""
+    """T_OEP is played this many times over (new seeds each round): one pass over its 40 configurations is too few
+    episodes to tell a flywheel from its baseline"""
 
 
 @dataclass
