@@ -10,7 +10,6 @@ policy and the combined policy (base + alpha * residual) on the same episodes an
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from agents.policy import Policy
 from agents.residual import load_residual
 from dexenvs.executor import executor
 from dexenvs.rates import format_rate, wilson_interval
+from dexenvs.results import provenance, save_json
 from dexenvs.tasks import get_task, task_of_env
 
 
@@ -183,7 +183,7 @@ def main(args: Args) -> dict:
               f"{res['success_std']:.1%} over {args.seeds} seeds x {args.episodes} episodes ({res['seconds']:.0f} s)"
               + (f", videos in {vd}" if vd else ""))
     out = args.out or args.ckpt.parent / f"eval_{env_id}_{args.split}.json"
-    out.write_text(json.dumps(summary, indent=1))
+    save_json(out, dict(summary, provenance=provenance(args)))
     print(f"[evaluate] wrote {out}")
     return summary
 

@@ -78,10 +78,17 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     assert d1["objects"] == 1 and d1["trajectories"] == QUICK_DATA["trajectories"][0]
     assert d2["trajectories"] == QUICK_DATA["trajectories"][1]
     assert d2["objects"] > d1["objects"] and d2["configs"] > d1["configs"]
-    # --cover (the grasp's default): every object of O_2 that no kept rollout holds has its seed among A_EP's sources
     per_object = stages["1.rollout"]["result"]["per_object"]  # O_2, where the rollouts went
-    held, covered = {o for o, r in per_object.items() if r["kept"]}, set(d2["seed_objects"])
-    assert not covered & held and covered | held == set(per_object)
+    held = {o for o, r in per_object.items() if r["kept"]}
+    # the minutes-trained base's rollouts succeed on some of O_2 or, on some CPUs, on none: both paths are checked
+    if held:
+        # cover (the grasp's default): every object of O_2 that no kept rollout holds has its seed among A_EP's sources
+        covered = set(d2["seed_objects"])
+        assert not covered & held and covered | held == set(per_object) and d2["fallback"] is None
+    else:
+        # nothing of its own to carry: D_2 is replay from the seed onto O_2, and the report says so
+        assert d2["fallback"] == "replay" and set(d2["object_ids"]) <= set(per_object)
+        assert "| i = 2 (replay fallback) |" in (out / "report.md").read_text()
     assert d2["environments"] >= 2 and d2["poses"] >= 2
     md = (out / "report.md").read_text()
     assert "| Iter. | O | E | P | Configs (OxExP) | Traj. | SR in T_O^i | SR in T_OEP |" in md

@@ -39,6 +39,7 @@ from agents.checkpoint import load_model, read_checkpoint
 from agents.evaluate import evaluate
 from agents.policy import Policy
 from agents.residual.policy import OBS_CLIP, combine, flat_torch, residual_obs, rl_algorithms
+from dexenvs.results import provenance, save_json
 from dexenvs.scenarios import Scenario
 from dexenvs.tasks import get_task, import_tasks, task_modules, task_of_env
 
@@ -305,7 +306,8 @@ def train_residual(ckpt: Path, out: Path, cfg: ResidualConfig = ResidualConfig()
                    first_success=float(np.mean([e["success"] for e in eps[:20]])) if eps else None,
                    last_success=float(np.mean([e["success"] for e in eps[-20:]])) if eps else None,
                    config=asdict(cfg), workers=workers, seed=seed)
-    (out / "residual.json").write_text(json.dumps(summary, indent=1))  # validation loads the residual from it
+    summary["provenance"] = provenance()
+    save_json(out / "residual.json", summary)  # validation loads the residual from it
     if cfg.val_episodes:
         alphas = sorted({round(f * cfg.alpha, 6) for f in cfg.val_alphas})
         rates = validate(ckpt, out, env_id, objects, alphas, cfg.val_episodes, workers, seed, scenarios)
@@ -314,7 +316,7 @@ def train_residual(ckpt: Path, out: Path, cfg: ResidualConfig = ResidualConfig()
                                      chosen=summary["alpha"])
         print(f"[residual] validation success by alpha ({cfg.val_episodes} episodes each): "
               + ", ".join(f"{a:g}: {r:.0%}" for a, r in rates.items()) + f"; keeping alpha {summary['alpha']:g}")
-        (out / "residual.json").write_text(json.dumps(summary, indent=1))
+        save_json(out / "residual.json", summary)
     plot(out, eps)
     print(f"[residual] {cfg.algo} on {env_id}: {summary['timesteps']} steps in {seconds:.0f} s "
           f"({summary['steps_per_second']:.0f}/s), training-episode success {summary['first_success']} -> "
