@@ -108,7 +108,8 @@ def test_a_new_task_runs_through_seed_aep_train_evaluate_and_a_quick_flywheel(tm
     assert ev["episodes"] == 8 and ev["successes"] >= 4, ev["per_scenario"]  # the imitated reach works
 
     out = tmp_path / "flywheel"
-    report = run_flywheel(FlywheelConfig(task="toy_reach", iters=2, quick=True, out=out, progress=False))
+    # in this process (the stages above ran the task on worker processes): no worker or vector-env start-up to wait for
+    report = run_flywheel(FlywheelConfig(task="toy_reach", iters=2, quick=True, out=out, progress=False, workers=1))
     d1, d2 = (it["data"] for it in report["iterations"])
     assert d1["objects"] == 1 and d2["objects"] > 1 and d2["trajectories"] > d1["trajectories"]
     assert report["settings"]["train_steps"] == [400] and report["settings"]["base"]["algo"] == "bc"
