@@ -3,32 +3,31 @@ optimizer / LR schedule / RNG state for resuming. Written atomically (temp file 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from agents.models import ChunkModel, build_model
 from agents.policy import Policy
+from dexenvs.cli import DexError
+from dexenvs.results import atomic_write
 
 
 def save_checkpoint(path: str | Path, **state) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
 
 
 def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise DexError(f"no checkpoint at {path}", hint="train one with python -m agents.train")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise ValueError(f"{path} is not a readable checkpoint: {e}") from None
+        raise DexError(f"{path} is not a readable checkpoint: {e}") from None
     if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
-        raise ValueError(f"{path} is not a dexsuite agents checkpoint (no config/model)")
+        raise DexError(f"{path} is not a dexsuite agents checkpoint (no config/model)")
     return ckpt
 
 

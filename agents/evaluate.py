@@ -18,16 +18,16 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-import tyro
 
 import dexenvs  # noqa: F401  (registers the envs)
 from agents.checkpoint import load_model, read_checkpoint
 from agents.models import ChunkModel
 from agents.policy import Policy
 from agents.residual import load_residual
+from dexenvs.cli import Count, ExistingPath, NonNegative, UsageError, check_output, run_cli
 from dexenvs.executor import executor
 from dexenvs.rates import format_rate, wilson_interval
-from dexenvs.results import provenance, save_json
+from dexenvs.results import atomic_write, provenance, save_json
 from dexenvs.tasks import get_task, task_of_env
 
 
@@ -101,7 +101,8 @@ class EpisodePlayer:
 
             self.video_dir.mkdir(parents=True, exist_ok=True)
             name = f"seed{s}_ep{i}_{'success' if r['success'] else 'fail'}.mp4"
-            imageio.mimsave(self.video_dir / name, frames, fps=20)
+            with atomic_write(self.video_dir / name) as tmp:
+                imageio.mimsave(tmp, frames, fps=20)
         return dict(r, seed=s, episode=i)
 
     def close(self) -> None:
@@ -124,23 +125,35 @@ def summarize(results: list[dict], seeds: list[int]) -> dict:
 
 @dataclass
 class Args:
-    ckpt: Path
+    ckpt: ExistingPath
     env: str | None = None
     """default: the env of the training dataset"""
     split: Literal["train", "test_objects", "test_oep"] = "train"
-    episodes: int = 20
+    episodes: Count = 20
     """per seed"""
-    seeds: int = 5
+    seeds: Count = 5
     video: bool = False
-    videos_per_seed: int = 2
+    videos_per_seed: NonNegative = 2
     out: Path | None = None
-    workers: int = 2
-    ddim_steps: int | None = None
+    """default: <ckpt dir>/eval_<env>_<split>.json"""
+    overwrite: bool = False
+    """replace an existing --out"""
+    workers: Count = 2
+    ddim_steps: Count | None = None
     sampler: Literal["ddim", "ddpm"] = "ddim"
     """diffusion sampling: DDIM in --ddim-steps steps, or the full 100-step DDPM chain (slower, smoother chunks)"""
     ema: bool = True
-    residual: Path | None = None
+    residual: ExistingPath | None = None
     """a trained residual (python -m agents.residual): evaluate the base and the combined policy"""
+
+    def check(self) -> None:
+        if self.env is not None:
+            task_of_env(self.env)
+        check_output("out", self.out_path(), self)
+
+    def out_path(self) -> Path:
+        env_id = self.env or read_checkpoint(self.ckpt)["config"]["env_args"]["env_name"]
+        return self.out or self.ckpt.parent / f"eval_{env_id}_{self.split}.json"
 
 
 def evaluate(model: ChunkModel | Path, env_id: str | None, split: str, seeds: int, episodes: int, workers: int = 2,
@@ -151,6 +164,9 @@ def evaluate(model: ChunkModel | Path, env_id: str | None, split: str, seeds: in
     summary of `summarize`. With `scenarios`, the episodes go through them in turn across seeds (seeds x episodes =
     len(scenarios) runs each once). Seeds are `first_seed`, `first_seed` + 1, ...; a different `first_seed` gives
     episodes no other evaluation plays."""
+    for name, v in (("seeds", seeds), ("episodes", episodes), ("workers", workers)):
+        if v < 1:
+            raise UsageError(name, v, "must be >= 1")
     seed_list = list(range(first_seed, first_seed + seeds))
     jobs = [(s, i, scenarios[(k * episodes + i) % len(scenarios)] if scenarios else None)
             for k, s in enumerate(seed_list) for i in range(episodes)]
@@ -165,7 +181,6 @@ def evaluate(model: ChunkModel | Path, env_id: str | None, split: str, seeds: in
 def main(args: Args) -> dict:
     cfg = read_checkpoint(args.ckpt)["config"]
     env_id = args.env or cfg["env_args"]["env_name"]
-    task_of_env(env_id)  # an unknown env id fails here, naming the valid ones
     video_dir = args.ckpt.parent / "videos" / f"{env_id}_{args.split}" if args.video else None
     runs = {"base": None} | ({"combined": args.residual} if args.residual else {})
     summary = dict(ckpt=str(args.ckpt), env=env_id, split=args.split, algo=cfg["algo"], obs=cfg["obs"])
@@ -182,11 +197,11 @@ def main(args: Args) -> dict:
               f"success {format_rate(res['successes'], res['episodes'])}, {res['success_mean']:.1%} ± "
               f"{res['success_std']:.1%} over {args.seeds} seeds x {args.episodes} episodes ({res['seconds']:.0f} s)"
               + (f", videos in {vd}" if vd else ""))
-    out = args.out or args.ckpt.parent / f"eval_{env_id}_{args.split}.json"
+    out = args.out_path()
     save_json(out, dict(summary, provenance=provenance(args)))
     print(f"[evaluate] wrote {out}")
     return summary
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -19,11 +19,10 @@ import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
-import tyro
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
@@ -32,6 +31,8 @@ from agents.checkpoint import read_checkpoint, save_checkpoint
 from agents.evaluate import evaluate
 from agents.models import build_model
 from agents.windows import DemoWindows
+from dexenvs.cli import AtLeast, Count, DexError, ExistingPath, NonNegative, Positive, UsageError, run_cli, validate
+from dexenvs.results import append_jsonl, atomic_write, read_jsonl, save_text
 from dexenvs.trajectory import demo_names, open_dataset
 
 PROPRIO = ("agent_qpos", "agent_qvel", "extra_wrist_pose", "extra_fingertip_pos")  # what the robot knows of itself
@@ -45,41 +46,56 @@ class TrainConfig:
     algo: Literal["diffusion", "bc"] = "diffusion"
     obs: Literal["state", "rgb", "rgb+state"] = "state"
     """state: every low-dim key; rgb: camera images + proprioception; rgb+state: images + every low-dim key"""
-    batch_size: int = 256
-    lr: float = 1e-3
+    batch_size: Count = 256
+    lr: Positive = 1e-3
     """for both algos: the CPU-sized U-Net learned far slower at diffusion_policy's 1e-4 (made for 66M params)"""
-    weight_decay: float = 1e-6
-    warmup_steps: int = 200
-    obs_horizon: int = 2
-    action_horizon: int = 16
-    action_steps: int = 8
-    down_dims: tuple[int, ...] | None = None
+    weight_decay: Annotated[float, AtLeast(0)] = 1e-6
+    warmup_steps: NonNegative = 200
+    obs_horizon: Count = 2
+    action_horizon: Count = 16
+    action_steps: Count = 8
+    """actions of each predicted chunk that are executed: at most --action-horizon"""
+    down_dims: tuple[Count, ...] | None = None
     """U-Net widths; default `default_down_dims(action_dim)`: (64, 128) for one hand, (128, 256) for two.
     (256, 512, 1024) is diffusion_policy's GPU default (see benchmarks.policy_latency)"""
-    hidden_dims: tuple[int, ...] = (512, 512, 512)
+    hidden_dims: tuple[Count, ...] = (512, 512, 512)
     """BC MLP widths"""
-    ddim_steps: int = 8
+    ddim_steps: Count = 8
     precision: Literal["fp32", "bf16"] = "fp32"
     """bf16: the forward pass under bfloat16 autocast (weights, Adam's moments and the EMA stay fp32). Faster only where
     the hardware has bf16 arithmetic; elsewhere it is emulated and slower (benchmarks.train_throughput), and a warning
     says so"""
 
+    def check(self) -> None:
+        if self.action_steps > self.action_horizon:
+            raise UsageError("action_steps", self.action_steps,
+                             f"must be <= --action-horizon ({self.action_horizon}): a chunk runs at most its length")
+        if self.algo == "diffusion" and self.down_dims is not None and len(self.down_dims) < 1:
+            raise UsageError("down_dims", self.down_dims, "needs at least one width")
+
 
 @dataclass(kw_only=True)
 class Args(TrainConfig):
-    dataset: Path = Path("demos/grasp/aep.hdf5")
+    dataset: ExistingPath = Path("demos/grasp/aep.hdf5")
     out: Path = Path("runs/grasp_diffusion")
-    steps: int = 6000
-    minutes: float | None = None
+    steps: Count = 6000
+    minutes: Positive | None = None
     """stop (and checkpoint) after this much training time"""
-    eval_every: int = 2000
-    eval_episodes: int = 10
-    ckpt_every: int = 500
-    seed: int = 0
+    eval_every: NonNegative = 2000
+    """0: no evaluation during training"""
+    eval_episodes: NonNegative = 10
+    ckpt_every: Count = 500
+    seed: NonNegative = 0
     resume: bool = False
     progress: bool = True
     device: str = "auto"
     """torch device for training ("cuda", "cuda:1", "cpu"); auto: CUDA when there is one. Checkpoints load on any."""
+
+    def check(self) -> None:
+        TrainConfig.check(self)
+        if (self.out / "checkpoint.pt").exists() and not self.resume:
+            raise UsageError("out", self.out, "holds a checkpoint; pass --resume to continue it, or choose another")
+        resolve_device(self.device)
 
 
 def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -87,7 +103,8 @@ def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[in
     with open_dataset(path) as f:
         names = demo_names(f)
         if not names:
-            raise ValueError(f"{path} holds no demos")
+            raise DexError(f"{path} holds no demos", hint="record some with python -m generators.seed or "
+                                                           "generators.augment")
         g = f["data"][names[0]]["obs"]
         shapes = {k: g[k].shape[1:] for k in g}
     images = {k: list(s) for k, s in shapes.items() if len(s) == 3}
@@ -95,7 +112,7 @@ def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[in
     if obs == "state":
         return low, {}
     if not images:
-        raise ValueError(f"--obs {obs}: {path} has no camera images (keys: {sorted(shapes)}); record them with "
+        raise DexError(f"--obs {obs}: {path} has no camera images (keys: {sorted(shapes)}); record them with "
                          f"`python -m generators.augment ... --obs-mode rgb` or `python -m generators.replay {path} "
                          f"--obs-mode rgb --out X.hdf5`")
     if obs == "rgb":
@@ -196,7 +213,8 @@ def plot(out: Path, metrics: list[dict]) -> None:
     ax.legend(loc="upper left" if not ev else "lower left")
     ax.set_title(out.name)
     fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=120)
+    with atomic_write(out / "loss.png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -206,9 +224,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as e:
-        raise ValueError(f"unknown --device {name!r}; valid: auto, cpu, cuda, cuda:N") from e
+        raise UsageError("device", name, "valid: auto, cpu, cuda, cuda:N") from e
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA device; use auto or cpu")
+        raise UsageError("device", name, f"this torch ({torch.__version__}) sees no CUDA device; use auto or cpu")
     return device
 
 
@@ -232,14 +250,14 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
     """Trains a policy on `dataset` into `out` (checkpoint.pt, metrics.jsonl, loss.png) for `steps` steps (or
     `minutes`); with `resume`, from the checkpoint there. Every `eval_every` steps the EMA policy plays
     `eval_episodes` episodes. Returns the run's summary (steps, seconds, losses, samples/s)."""
+    validate(cfg)
     device = resolve_device(device)
     if cfg.precision == "bf16" and not native_bf16(device):
         print(f"[train] warning: --precision bf16 on {device}, which has no bf16 arithmetic (no AVX512-BF16 or AMX): "
               "autocast is emulated and slower than fp32 (benchmarks.train_throughput)")
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not resume:
-        raise FileExistsError(f"{ckpt_path} exists; pass --resume to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+        raise UsageError("out", out, "holds a checkpoint; pass --resume to continue it, or choose another")
     torch.manual_seed(seed)
     low, images = select_keys(dataset, cfg.obs)
     keys = sorted(low) + sorted(images)
@@ -287,8 +305,9 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
         ema.to(device)
         torch.set_rng_state(ck["rng"])
         trained_seconds = ck.get("trained_seconds", 0.0)
-        metrics = [m for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if m["step"] <= step]
-    (out / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+        metrics = [m for m in read_jsonl(out / "metrics.jsonl") if m["step"] <= step]
+    out.mkdir(parents=True, exist_ok=True)  # only now: every check that could refuse the run has passed
+    save_text(out / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"[train] {cfg.algo} ({cfg.obs}: {keys}) on {len(ds.names)} demos / {len(ds)} windows, "
           f"{n_params / 1e6:.2f}M parameters, on {device} ({cfg.precision}), from step {step}")
@@ -301,8 +320,7 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
 
     def log(m: dict) -> None:
         metrics.append(m)
-        with (out / "metrics.jsonl").open("a") as fh:
-            fh.write(json.dumps(m) + "\n")
+        append_jsonl(out / "metrics.jsonl", m)
 
     data = batches(ds, cfg.batch_size, torch.Generator().manual_seed(seed + step))
     bar = tqdm(total=steps, initial=step, desc=f"train {cfg.algo}", disable=not progress)
@@ -352,4 +370,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

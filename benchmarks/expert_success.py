@@ -11,14 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import tyro
-
 import gymnasium as gym
 
-from benchmarks.common import RESULTS, save_result
+from benchmarks.common import RESULTS, ResultArgs, save_result
+from dexenvs.cli import Count, run_cli
 from dexenvs.executor import executor
 from dexenvs.experts import rollout
-from dexenvs.rates import format_rate, wilson_interval
+from dexenvs.rates import format_count, format_rate, rate_record, wilson_interval
 from dexenvs.tasks import TaskName, get_task
 
 SPLITS = ("train", "test_objects", "test_oep")
@@ -42,11 +41,14 @@ class ExpertRunner:
 
 
 @dataclass
-class Args:
+class Args(ResultArgs):
     task: TaskName = "grasp"
-    episodes: int = 50
-    workers: int = 2
+    episodes: Count = 50
+    workers: Count = 2
     out: Path = RESULTS
+
+    def outputs(self) -> list[Path]:
+        return [self.out / f"expert_success_{self.task}.json"]
 
 
 def main(args: Args) -> dict:
@@ -59,16 +61,17 @@ def main(args: Args) -> dict:
             by_cat[scen.split("|")[0].rsplit("_", 1)[0]].append(ok)
         k = sum(ok for _, ok in rows)
         res[sp] = dict(success=k / len(rows), successes=k, episodes=len(rows), interval=wilson_interval(k, len(rows)),
-                       per_category={c: sum(v) / len(v) for c, v in sorted(by_cat.items())},
+                       per_category={c: rate_record(sum(v), len(v)) for c, v in sorted(by_cat.items())},
                        failures=[s for s, ok in rows if not ok])
     print(f"{args.task} expert, {args.episodes} episodes per split ({time.perf_counter() - t0:.0f} s)")
     print(f"{'split':14s} {'success [95% interval] (n)':>30s}  per category")
     for sp in SPLITS:
-        cats = ", ".join(f"{c} {v:.0%}" for c, v in res[sp]["per_category"].items())
+        cats = ", ".join(f"{c} {format_count(v['successes'], v['episodes'])}"
+                         for c, v in res[sp]["per_category"].items())
         print(f"{sp:14s} {format_rate(res[sp]['successes'], res[sp]['episodes']):>30s}  {cats}")
     save_result(args.out / f"expert_success_{args.task}.json", res, args)
     return res
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -17,9 +17,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tyro
-
 from benchmarks.common import RESULTS, save_result
+from dexenvs.cli import Count, run_cli
 from dexenvs.rates import format_rate
 from dexenvs.tasks import get_task, task_names
 from generators.flywheel import FlywheelConfig, run_flywheel, run_name
@@ -31,11 +30,16 @@ class Args:
     tasks: list[str] = field(default_factory=task_names)
     variants: list[Variant] = field(default_factory=lambda: ["flywheel", "replay_only"])
     quick: bool = False
-    iters: int = 3
+    iters: Count = 3
     runs: Path = Path("runs/flywheel")
     """where the runs are made"""
     results: Path = RESULTS
-    workers: int = 2
+    """flywheel.json there gathers every run's figures; a run already in it is resumed, not redone"""
+    workers: Count = 2
+
+    def check(self) -> None:
+        for task in self.tasks:
+            get_task(task)
 
 
 def _final(it: dict) -> dict:
@@ -71,7 +75,6 @@ def main(args: Args) -> dict:
     path = args.results / ("flywheel_quick.json" if args.quick else "flywheel.json")
     runs: dict = json.loads(path.read_text())["runs"] if path.exists() else {}
     for task in args.tasks:
-        get_task(task)
         for variant in args.variants:
             cfg = FlywheelConfig(task=task, variant=variant, quick=args.quick, iters=args.iters, progress=False,
                                  workers=args.workers)
@@ -88,4 +91,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

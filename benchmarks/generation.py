@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import tyro
-
-from benchmarks.common import RESULTS, save_result
+from benchmarks.common import RESULTS, ResultArgs, save_result
+from dexenvs.cli import Count, run_cli
 from dexenvs.rates import format_rate
 from dexenvs.tasks import TaskName, task_names
 from generators.augment import AugmentConfig, generate
@@ -24,16 +23,22 @@ from generators.seed import record_seeds
 
 
 @dataclass
-class Args:
+class Args(ResultArgs):
     task: TaskName | Literal["all"] = "all"
-    attempts: int = 200
+    attempts: Count = 200
     objects: tuple[Literal["seed", "category", "all"], ...] = ("category", "all")
-    workers: int = 2
+    workers: Count = 2
     out: Path = RESULTS
+
+    def tasks(self) -> list[str]:
+        return task_names() if self.task == "all" else [self.task]
+
+    def outputs(self) -> list[Path]:
+        return [self.out / f"generation_{task}.json" for task in self.tasks()]
 
 
 def main(args: Args) -> dict:
-    tasks = task_names() if args.task == "all" else (args.task,)
+    tasks = args.tasks()
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for task in tasks:
@@ -59,4 +64,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import tyro
-
 from agents.models import build_model
 from agents.policy import Policy
-from benchmarks.common import save_result
+from benchmarks.common import ResultArgs, save_result
+from dexenvs.cli import Count, run_cli
 
 STATE = dict(agent_qpos=20, agent_qvel=20, extra_fingertip_pos=15, extra_goal_pos=3, extra_obj_extents=3, extra_obj_pose=7,
              extra_obj_vel=6, extra_wrist_pose=7)
@@ -69,9 +68,12 @@ def train_samples_per_s(cfg: dict, batch: int = 256, steps: int = 10) -> float:
 
 
 @dataclass
-class Args:
-    repeats: int = 20
+class Args(ResultArgs):
+    repeats: Count = 20
     out: Path = Path("benchmarks/results")
+
+    def outputs(self) -> list[Path]:
+        return [self.out / "policy_latency.json"]
 
 
 def main(args: Args) -> dict:
@@ -113,4 +115,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import tyro
-
-from agents import evaluate, train
-from benchmarks.common import save_result
+from agents.evaluate import evaluate
+from agents.train import TrainConfig, train
+from benchmarks.common import ResultArgs, save_result
+from dexenvs.cli import Count, Positive, run_cli
+from dexenvs.rates import format_rate
 from generators.augment import generate
 from generators.seed import record_seeds
 
@@ -21,13 +22,16 @@ SPLITS = ("train", "test_objects", "test_oep")
 
 
 @dataclass
-class Args:
-    demos: int = 100
-    minutes: float = 30.0
-    episodes: int = 20
-    seeds: int = 3
+class Args(ResultArgs):
+    demos: Count = 100
+    minutes: Positive = 30.0
+    episodes: Count = 20
+    seeds: Count = 3
     work: Path = Path("runs/policy_quality")
     out: Path = Path("benchmarks/results")
+
+    def outputs(self) -> list[Path]:
+        return [self.out / "policy_quality.json"]
 
 
 def main(args: Args) -> dict:
@@ -39,20 +43,20 @@ def main(args: Args) -> dict:
     results = {}
     for algo in ("diffusion", "bc"):
         run = args.work / algo
-        t = train.main(train.Args(algo=algo, dataset=data, out=run, minutes=args.minutes, resume=True, progress=False))
-        results[algo] = dict(training=t, **{sp: evaluate.main(evaluate.Args(ckpt=run / "checkpoint.pt", split=sp,
-                                                                          episodes=args.episodes, seeds=args.seeds))
+        t = train(data, run, TrainConfig(algo=algo), minutes=args.minutes, resume=True, progress=False)
+        results[algo] = dict(training=t, **{sp: evaluate(run / "checkpoint.pt", None, sp, args.seeds, args.episodes)
                                          for sp in SPLITS})
         for sp in SPLITS:
             results[algo][sp].pop("results")
-    print(f"\nDexGrasp-v0 success (mean ± std over {args.seeds} seeds x {args.episodes} episodes), {args.demos} A_EP demos")
-    print(f"{'algo':10s} {'steps':>6s} {'train min':>9s} " + " ".join(f"{sp:>16s}" for sp in SPLITS))
+    print(f"\nDexGrasp-v0 success over {args.seeds} seeds x {args.episodes} episodes (95% interval), {args.demos} "
+          f"A_EP demos")
+    print(f"{'algo':10s} {'steps':>6s} {'train min':>9s} " + " ".join(f"{sp:>30s}" for sp in SPLITS))
     for algo, r in results.items():
-        cells = " ".join(f"{r[sp]['success_mean']:8.1%} ± {r[sp]['success_std']:5.1%}" for sp in SPLITS)
+        cells = " ".join(f"{format_rate(r[sp]['successes'], r[sp]['episodes']):>30s}" for sp in SPLITS)
         print(f"{algo:10s} {r['training']['step']:6d} {r['training']['seconds'] / 60:9.1f} {cells}")
     save_result(args.out / "policy_quality.json", results, args)
     return results
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

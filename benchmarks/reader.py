@@ -19,23 +19,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import tyro
-
 from agents import train
 from agents.windows import DemoWindows
-from benchmarks.common import save_result
+from benchmarks.common import ResultArgs, save_result
+from dexenvs.cli import Count, ExistingPath, NonNegative, Positive, run_cli
 from generators.augment import AugmentConfig, generate
 from generators.seed import record_seeds
 
 
 @dataclass
-class Args:
-    dataset: Path | None = None
-    demos: int = 100
-    rgb_demos: int = 10
-    seconds: float = 5.0
-    train_steps: int = 0
+class Args(ResultArgs):
+    dataset: ExistingPath | None = None
+    demos: Count = 100
+    rgb_demos: NonNegative = 10
+    seconds: Positive = 5.0
+    train_steps: NonNegative = 0
     out: Path = Path("benchmarks/results")
+
+    def outputs(self) -> list[Path]:
+        return [self.out / "reader.json"]
 
 
 def windows_per_second(ds: DemoWindows, seconds: float) -> float:
@@ -153,4 +155,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -21,23 +21,25 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-import tyro
-
 import dexenvs  # noqa: F401
-from benchmarks.common import save_result
+from benchmarks.common import ResultArgs, save_result
+from dexenvs.cli import Count, NonNegative, run_cli
 from dexenvs.tasks import TaskName, get_task
 
 
 @dataclass
-class Args:
+class Args(ResultArgs):
     task: TaskName = "grasp"
-    steps: int = 600
+    steps: Count = 600
     """control steps per measurement"""
-    repeats: int = 3
+    repeats: Count = 3
     """alternating env/raw rounds; the best of each is reported (these machines are noisy)"""
-    rgb_steps: int = 100
+    rgb_steps: NonNegative = 100
     build_library: bool = True
     out: Path = Path("benchmarks/results")
+
+    def outputs(self) -> list[Path]:
+        return [self.out / f"throughput_{self.task}.json"]
 
 
 def _episodes(env, expert, steps: int, seed0: int, record: bool):
@@ -174,4 +176,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

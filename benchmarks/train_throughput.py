@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import tyro
 from torch.utils.flop_counter import FlopCounterMode
 
 from agents.models import build_model
 from agents.train import default_down_dims, native_bf16
 from benchmarks.common import save_result
+from dexenvs.cli import Count, run_cli
 from benchmarks.policy_latency import STATE as ONE_HAND
 from benchmarks.policy_latency import config as latency_config
 
@@ -87,9 +87,10 @@ def cpu_label(cpu: dict) -> str:
 
 @dataclass
 class Args:
-    batch: int = 256
-    steps: int = 20
+    batch: Count = 256
+    steps: Count = 20
     out: Path = Path("benchmarks/results")
+    """train_throughput.json there keeps one entry per CPU measured; this CPU's is replaced"""
 
 
 def main(args: Args) -> dict:
@@ -122,4 +123,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import os
 
 import gymnasium as gym
 from gymnasium.envs.registration import WrapperSpec
@@ -16,6 +18,12 @@ from mani_skill.utils.registration import REGISTERED_ENVS, TimeLimitWrapper, reg
 from mani_skill.utils.wrappers.gymnasium import CPUGymWrapper
 
 TASK_IDS: list[str] = []
+
+# gymnasium's AsyncVectorEnv (fork, its default on Linux) builds one env in the parent to read the spaces, closes it and
+# forks. A closed env's SAPIEN scene sits in reference cycles until the garbage collector runs; a child that collects it
+# destroys a render context whose Vulkan (lavapipe) threads it did not inherit and waits on them forever. Collecting
+# in the parent before every fork tears such contexts down where their threads live.
+os.register_at_fork(before=gc.collect)
 
 
 class DexGymAPI(gym.Wrapper, gym.utils.RecordConstructorArgs):

@@ -1,8 +1,11 @@
-"""Results on disk: every report and benchmark JSON is written atomically through `save_json` and carries the code
-version and settings that made it (`provenance`)."""
+"""Results on disk. Every file the suite writes goes through `atomic_write` (temp file + rename: a reader, or a run
+killed midway, never sees half a file) or is an append-only log written a whole line at a time (`append_jsonl`, whose
+reader `read_jsonl` skips a torn last line). Every report and benchmark JSON carries the code version and settings that
+made it (`provenance`)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -10,7 +13,7 @@ import platform
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,11 +53,52 @@ def provenance(settings: Any = None) -> dict:
     return out
 
 
-def save_json(path: str | Path, obj: Any) -> Path:
-    """Writes `obj` as JSON to `path` atomically (temp file + rename): a reader never sees half a file."""
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path next to `path` (same suffix, so writers infer the format) that replaces `path` when the
+    block ends without an error; on an error the temporary file goes and `path` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(to_jsonable(obj), indent=1))
-    os.replace(tmp, path)
-    return path
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_text(path: str | Path, text: str) -> Path:
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def save_json(path: str | Path, obj: Any) -> Path:
+    """Writes `obj` as JSON to `path` atomically."""
+    return save_text(path, json.dumps(to_jsonable(obj), indent=1))
+
+
+def append_jsonl(path: str | Path, obj: Any) -> None:
+    """Appends one JSON line in a single write, flushed: a kill leaves whole lines and at most one torn last line."""
+    with Path(path).open("a") as fh:
+        fh.write(json.dumps(to_jsonable(obj)) + "\n")
+        fh.flush()
+
+
+def read_jsonl(path: str | Path) -> list:
+    """The lines of an append-only JSON log; a torn last line (a writer killed mid-line) is skipped with a warning."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    out = []
+    for k, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if k < len(lines) - 1:
+                raise
+            print(f"[warning] {path}: skipping a torn last line (a run was interrupted while writing it)")
+    return out

@@ -12,6 +12,8 @@ With `--obs-mode`, the by-state pass re-renders the observations in that mode an
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,19 +22,29 @@ import numpy as np
 import torch
 import tyro
 
+from dexenvs.cli import Count, DexError, ExistingPath, NewPath, UsageError, run_cli
+from dexenvs.results import atomic_write
 from dexenvs.trajectory import DatasetWriter, Episode, demo_names, flatten_obs, make_env, open_dataset, read_episode
 
 
 @dataclass
 class Args:
-    path: tyro.conf.Positional[Path]
+    path: tyro.conf.Positional[ExistingPath]
     by: Literal["state", "action", "both"] = "both"
     obs_mode: str | None = None
     """re-render observations in this mode (e.g. rgb) during the by-state pass"""
-    out: Path | None = None
+    out: NewPath | None = None
     """with --obs-mode: write the re-rendered dataset here"""
+    overwrite: bool = False
+    """replace an existing --out"""
     video_dir: Path | None = None
-    max_demos: int | None = None
+    max_demos: Count | None = None
+    """replay the first this many demos (default: all)"""
+
+    def check(self) -> None:
+        if self.out is not None and self.by == "action":
+            raise UsageError("out", self.out, "re-rendered observations come from the by-state pass: use --by state "
+                                              "or both")
 
 
 def _reset(env, ep: Episode):
@@ -74,12 +86,18 @@ def main(args: Args) -> dict:
         env_args = json.loads(f["data"].attrs["env_args"])
         names = demo_names(f)[: args.max_demos]
         episodes = [read_episode(f["data"][n]) for n in names]
+    if not names:
+        raise DexError(f"{args.path} holds no demos", hint="nothing to replay")
     env = make_env(env_args, args.obs_mode, render=args.video_dir is not None)
     writer = None
     if args.out:
         out_args = json.loads(json.dumps(env_args))
         out_args["env_kwargs"]["obs_mode"] = env.obs_mode
-        writer = DatasetWriter(args.out, out_args)
+        if args.overwrite:  # the new file replaces the old one only when it is complete
+            tmp = args.out.with_name(f".{args.out.stem}.partial{args.out.suffix}")
+            shutil.rmtree(tmp.with_name(tmp.name + ".episodes"), ignore_errors=True)
+            tmp.unlink(missing_ok=True)
+        writer = DatasetWriter(tmp if args.overwrite else args.out, out_args)
     rows = []
     for name, ep in zip(names, episodes):
         row = dict(demo=name, scenario=ep.scenario, recorded=ep.success)
@@ -91,14 +109,16 @@ def main(args: Args) -> dict:
             if frames:
                 import imageio.v3 as iio
 
-                args.video_dir.mkdir(parents=True, exist_ok=True)
-                iio.imwrite(args.video_dir / f"{args.path.stem}_{name}.mp4", np.stack(frames), fps=env.control_freq)
+                with atomic_write(args.video_dir / f"{args.path.stem}_{name}.mp4") as tmp_video:
+                    iio.imwrite(tmp_video, np.stack(frames), fps=env.control_freq)
         if args.by in ("action", "both"):
             row["by_action"], row["final_obj_err_m"] = replay_by_action(env, ep)
         rows.append(row)
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
     if writer is not None:
         writer.close()
+        if args.overwrite:
+            os.replace(tmp, args.out)
     summary = dict(demos=len(rows), recorded_success=sum(r["recorded"] for r in rows))
     for key in ("by_state", "by_action"):
         if key in rows[0]:
@@ -109,4 +129,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import tyro
-
 from agents.residual.train import ResidualConfig, train_residual
+from dexenvs.cli import Count, ExistingPath, NonNegative, Positive, check_output, run_cli
 
 
 @dataclass(kw_only=True)
 class Args(ResidualConfig):
-    ckpt: Path
+    ckpt: ExistingPath
     """the frozen base policy's checkpoint (python -m agents.train)"""
     out: Path = Path("runs/residual")
     objects: list[str] = field(default_factory=list)
@@ -21,12 +20,18 @@ class Args(ResidualConfig):
     scenarios: list[str] = field(default_factory=list)
     """train (and validate) on these object|environment|pose scenarios instead, e.g. where the policy will be rolled
     out: the flywheel rolls out in the seed's environment and pose, where its base is strong"""
-    workers: int = 2
+    overwrite: bool = False
+    """replace a residual already in --out"""
+    workers: Count = 2
     """envs, each in its own process"""
-    seed: int = 0
-    minutes: float | None = None
+    seed: NonNegative = 0
+    minutes: Positive | None = None
     """stop (and save) after this much training time"""
     progress: bool = True
+
+    def check(self) -> None:
+        ResidualConfig.check(self)
+        check_output("out", self.out / "residual.zip", self)
 
 
 def main(args: Args) -> dict:
@@ -36,4 +41,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -23,12 +23,11 @@ of staying successful); they end at failure or the time limit. `ResidualPolicy` 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Annotated, Literal, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -39,7 +38,10 @@ from agents.checkpoint import load_model, read_checkpoint
 from agents.evaluate import evaluate
 from agents.policy import Policy
 from agents.residual.policy import OBS_CLIP, combine, flat_torch, residual_obs, rl_algorithms
-from dexenvs.results import provenance, save_json
+from dexenvs.cli import AtLeast, Count, Fraction, NonNegative, Positive, UsageError
+from dexenvs.cli import validate as check_config
+from dexenvs.rates import format_rate
+from dexenvs.results import append_jsonl, atomic_write, provenance, save_json, save_text
 from dexenvs.scenarios import Scenario
 from dexenvs.tasks import get_task, import_tasks, task_modules, task_of_env
 
@@ -182,24 +184,23 @@ class ResidualConfig:
     """How the residual is trained and validated (the flywheel nests this as `--residual.*`)."""
 
     algo: Literal["sac", "ppo"] = "sac"
-    timesteps: int = 30_000
+    timesteps: Count = 30_000
     """env steps of RL; 15,000 against 30,000 on the pour's bases kept 30,000 (docs/notebook.md)"""
-    alpha: float = 0.1
-    ramp: float = 0.5
+    alpha: Positive = 0.1
+    ramp: Fraction = 0.5
     """epsilon reaches 1 after this fraction of the timesteps"""
-    val_episodes: int = 40
+    val_episodes: NonNegative = 40
     """after training, the combined policy plays this many episodes of its training distribution (seeds no test set
     uses) at each of `val_alphas`, and keeps the alpha that succeeds most among those ahead of the base by more than one
     standard error (ties: the smallest; none: 0, which switches the residual off). 0: keep `alpha` untested"""
-    val_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
+    val_alphas: tuple[Annotated[float, AtLeast(0)], ...] = (0.0, 0.25, 0.5, 1.0)
     """the alphas tried, as fractions of `alpha`"""
 
     def check(self) -> None:
         if self.algo not in rl_algorithms():
-            raise ValueError(f"unknown residual algo {self.algo!r}; valid: {sorted(rl_algorithms())}")
-        if self.val_episodes < 0 or not self.val_alphas or min(self.val_alphas) < 0:
-            raise ValueError(f"val_episodes must be >= 0 and val_alphas non-empty fractions >= 0 of alpha, got "
-                             f"{self.val_episodes} and {self.val_alphas}")
+            raise UsageError("algo", self.algo, f"valid: {sorted(rl_algorithms())}")
+        if not self.val_alphas:
+            raise UsageError("val_alphas", self.val_alphas, "needs at least one fraction of --alpha")
 
 
 def _make(ckpt: str, env_id: str, objects: list[str], alpha: float, ramp_steps: int, n_envs: int, seed: int,
@@ -222,11 +223,11 @@ def train_residual(ckpt: Path, out: Path, cfg: ResidualConfig = ResidualConfig()
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    cfg.check()
+    check_config(cfg)
     env_id = read_checkpoint(ckpt)["config"]["env_args"]["env_name"]
     space = task_of_env(env_id).scenario_space()
     if scenarios and objects:
-        raise ValueError("pass objects or scenarios, not both: scenarios name their objects")
+        raise UsageError("objects", list(objects), "pass objects or scenarios, not both: scenarios name their objects")
     scenarios = [str(space.validate(Scenario.parse(s))) for s in scenarios]
     objects = sorted({Scenario.parse(s).object_id for s in scenarios}) if scenarios else list(objects) or space.train_objects
     out.mkdir(parents=True, exist_ok=True)
@@ -257,7 +258,7 @@ def train_residual(ckpt: Path, out: Path, cfg: ResidualConfig = ResidualConfig()
                                        policy_kwargs=dict(net_arch=[256, 256], log_std_init=-1.0), seed=seed,
                                        device="cpu", verbose=0)
     metrics_path = out / "metrics.jsonl"
-    metrics_path.write_text("")
+    save_text(metrics_path, "")
     t0 = time.perf_counter()
 
     class Log(BaseCallback):
@@ -283,8 +284,7 @@ def train_residual(ckpt: Path, out: Path, cfg: ResidualConfig = ResidualConfig()
                 if done and "episode_success" in info:
                     self.episodes.append(dict(step=self.num_timesteps, success=info["episode_success"],
                                               epsilon=info["epsilon"], residual_fraction=info["residual_fraction"]))
-                    with metrics_path.open("a") as fh:
-                        fh.write(json.dumps(self.episodes[-1]) + "\n")
+                    append_jsonl(metrics_path, self.episodes[-1])
                     recent = self.episodes[-20:]
                     self.bar.set_postfix(eps=f"{info['epsilon']:.2f}",
                                          success=f"{np.mean([e['success'] for e in recent]):.0%}")
@@ -296,7 +296,8 @@ def train_residual(ckpt: Path, out: Path, cfg: ResidualConfig = ResidualConfig()
     log = Log()
     model.learn(cfg.timesteps, callback=log)
     seconds = time.perf_counter() - t0
-    model.save(out / "residual.zip")
+    with atomic_write(out / "residual.zip") as tmp:
+        model.save(tmp)
     venv.close()
     eps = log.episodes
     summary = dict(base_ckpt=str(ckpt), env_id=env_id, algo=cfg.algo, alpha=cfg.alpha, trained_alpha=cfg.alpha,
@@ -315,7 +316,8 @@ def train_residual(ckpt: Path, out: Path, cfg: ResidualConfig = ResidualConfig()
         summary["validation"] = dict(episodes=cfg.val_episodes, success={str(a): r for a, r in rates.items()},
                                      chosen=summary["alpha"])
         print(f"[residual] validation success by alpha ({cfg.val_episodes} episodes each): "
-              + ", ".join(f"{a:g}: {r:.0%}" for a, r in rates.items()) + f"; keeping alpha {summary['alpha']:g}")
+              + ", ".join(f"{a:g}: {format_rate(round(r * cfg.val_episodes), cfg.val_episodes)}"
+                          for a, r in rates.items()) + f"; keeping alpha {summary['alpha']:g}")
         save_json(out / "residual.json", summary)
     plot(out, eps)
     print(f"[residual] {cfg.algo} on {env_id}: {summary['timesteps']} steps in {seconds:.0f} s "
@@ -343,5 +345,6 @@ def plot(out: Path, episodes: list[dict]) -> None:
     ax.legend()
     ax.set_title(out.name)
     fig.tight_layout()
-    fig.savefig(out / "residual.png", dpi=120)
+    with atomic_write(out / "residual.png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)

@@ -23,6 +23,8 @@ import tyro
 from agents import evaluate as ev
 from agents import train as tr
 from benchmarks.common import RESULTS, save_result
+from dexenvs.rates import format_rate
+from dexenvs.cli import Count, ExistingPath, NonNegative, run_cli
 from benchmarks.studies.flywheel_reeval import evaluated_state
 from dexenvs.scenarios import Scenario
 from dexenvs.tasks import get_task
@@ -33,15 +35,16 @@ from generators.flywheel.stages import iteration_objects
 
 @dataclass
 class Args:
-    run: tyro.conf.Positional[Path]
+    run: tyro.conf.Positional[ExistingPath]
     """a flywheel run directory (generators.flywheel --out) that has evaluated the iterations asked for"""
-    iterations: tuple[int, ...] = (1, 2)
-    train_seeds: tuple[int, ...] = (1, 2)
+    iterations: tuple[Count, ...] = (1, 2)
+    train_seeds: tuple[NonNegative, ...] = (1, 2)
     """training seeds besides the run's own (its `--seed`, 0 by default)"""
-    workers: int = 2
+    workers: Count = 2
     device: str = "auto"
     progress: bool = True
     out: Path = RESULTS / "base_seeds.json"
+    """seeds already measured there are kept, not redone"""
 
 
 def _figures(s: dict) -> dict:
@@ -92,7 +95,7 @@ def main(args: Args) -> dict:
                 s = ev.evaluate(base / "checkpoint.pt", env_id, "train", seeds, settings["eval"]["episodes"],
                                 args.workers, scenarios=scen)
                 figs[name] = _figures(s)
-                print(f"[base_seeds] {key} training seed {k}: {name} {s['success_mean']:.1%} ± {s['success_std']:.1%}")
+                print(f"[base_seeds] {key} training seed {k}: {name} {format_rate(s['successes'], s['episodes'])}")
             entry["seeds"][str(k)] = dict(**figs, train={k2: train[k2] for k2 in ("step", "seconds", "final_loss")})
             save_result(args.out, results, args)  # each finished seed is kept if a later one is interrupted
         for name in sets:
@@ -114,4 +117,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -19,27 +19,33 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import tyro
 
 from agents import evaluate as ev
 from agents import train as tr
-from benchmarks.common import RESULTS, save_result
+from benchmarks.common import RESULTS, ResultArgs, save_result
+from dexenvs.cli import Count, ExistingPath, UsageError, run_cli
 from dexenvs.tasks import task_of_env
 from dexenvs.trajectory import open_dataset
 
 
 @dataclass
-class Args:
-    dataset: Path
+class Args(ResultArgs):
+    dataset: ExistingPath
     configs: tuple[str, ...] = ("64x256", "96x256", "128x256", "128x128")
     """U-Net first width x batch size; the second width is twice the first"""
-    steps: int = 4000
+    steps: Count = 4000
     scenarios: tuple[str, ...] | None = None
     """T_O: object|environment|pose scenarios; default the task's flywheel seeds (its spec's preset)"""
     out: Path = Path("runs/base_width")
-    seeds: int = 5
-    episodes: int = 8
-    workers: int = 2
+    seeds: Count = 5
+    episodes: Count = 8
+    workers: Count = 2
+
+    def check(self) -> None:
+        for c in self.configs:
+            if not re.fullmatch(r"[1-9][0-9]*x[1-9][0-9]*", c):
+                raise UsageError("configs", c, "expected WIDTHxBATCH, e.g. 128x256")
+        ResultArgs.check(self)
 
 
 def parse_config(c: str) -> tuple[int, int]:
@@ -84,4 +90,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

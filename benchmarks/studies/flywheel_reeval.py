@@ -22,20 +22,23 @@ import tyro
 
 from agents import evaluate as ev
 from benchmarks.common import RESULTS, save_result
+from dexenvs.rates import format_rate
+from dexenvs.cli import Count, ExistingPath, run_cli
 from dexenvs.tasks import get_task
 from generators.flywheel.config import per_iter
 
 
 @dataclass
 class Args:
-    runs: tyro.conf.Positional[tuple[Path, ...]]
+    runs: tyro.conf.Positional[tuple[ExistingPath, ...]]
     """flywheel run directories (generators.flywheel --out)"""
-    iteration: int = 3
+    iteration: Count = 3
     """whose base to play: base_<iteration>, against the run's own <iteration>.eval"""
-    rounds: int = 2
+    rounds: Count = 2
     """further evaluations, each as many seeds and episodes as the run's own"""
-    workers: int = 2
+    workers: Count = 2
     out: Path = RESULTS / "flywheel_reeval.json"
+    """runs already measured there are kept, not redone"""
 
 
 def evaluated_state(run: Path, iteration: int) -> dict:
@@ -62,7 +65,7 @@ def reevaluate(run: Path, iteration: int, rounds: int, workers: int) -> dict:
                         scenarios=scenarios, first_seed=r * seeds)
         per_round.append(dict(first_seed=r * seeds, mean=s["success_mean"], std=s["success_std"],
                               episodes=s["episodes"], per_scenario={k: v["success"] for k, v in s["per_scenario"].items()}))
-        print(f"[reeval] {run.name} round {r}: {s['success_mean']:.1%} ± {s['success_std']:.1%} ({s['seconds']:.0f} s)")
+        print(f"[reeval] {run.name} round {r}: {format_rate(s['successes'], s['episodes'])} ({s['seconds']:.0f} s)")
     n = sum(p["episodes"] for p in per_round)
     mean = sum(p["mean"] * p["episodes"] for p in per_round) / n
     return dict(task=settings["task"], iteration=iteration, train_steps=settings["train_steps"], rounds=per_round,
@@ -94,4 +97,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -15,17 +15,18 @@ from pathlib import Path
 
 import tyro
 
-from benchmarks.common import RESULTS, save_result
+from benchmarks.common import RESULTS, ResultArgs, save_result
+from dexenvs.cli import Count, NewPath, run_cli
 
 FLOORS = ("assets", "dexenvs", "agents", "generators", "benchmarks")
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
-class Args:
+class Args(ResultArgs):
     commits: tyro.conf.Positional[tuple[str, ...]] = ("HEAD",)
-    top: int = 8
-    out: Path = RESULTS / "house.json"
+    top: Count = 8
+    out: NewPath = RESULTS / "house.json"
 
 
 def _git(*args: str) -> str:
@@ -70,4 +71,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -14,31 +14,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import tyro
 
 from agents import evaluate as ev
 from agents.checkpoint import read_checkpoint
 from agents.residual.train import ResidualConfig, train_residual
-from benchmarks.common import RESULTS, save_result
+from benchmarks.common import RESULTS, ResultArgs, save_result
 from dexenvs.rates import format_rate
+from dexenvs.cli import Count, ExistingPath, Positive, run_cli
 from dexenvs.scenarios import Scenario
 from dexenvs.tasks import task_of_env
 from dexenvs.trajectory import demo_names, open_dataset
 
 
 @dataclass
-class Args:
-    ckpt: Path
+class Args(ResultArgs):
+    ckpt: ExistingPath
     """the frozen base policy"""
     objects: list[str] = field(default_factory=list)
     """objects the residuals train and are tested on (default: the task's training objects)"""
     algos: list[Literal["sac", "ppo"]] = field(default_factory=lambda: ["sac", "ppo"])
-    timesteps: int = 30_000
-    alpha: float = 0.1
-    seeds: int = 5
-    episodes: int = 8
-    workers: int = 2
+    timesteps: Count = 30_000
+    alpha: Positive = 0.1
+    seeds: Count = 5
+    episodes: Count = 8
+    workers: Count = 2
     out: Path = Path("runs/residual_algo")
+
+    def outputs(self) -> list[Path]:
+        return [RESULTS / "residual_algo.json"]
 
 
 def main(args: Args) -> dict:
@@ -66,7 +69,7 @@ def main(args: Args) -> dict:
             s = ev.evaluate(args.ckpt, env_id, "train", args.seeds, args.episodes, args.workers, resid, scenarios=scen)
             rows.setdefault(pol, {})[name] = dict(mean=s["success_mean"], std=s["success_std"], episodes=s["episodes"],
                                                   successes=s["successes"], interval=s["interval"])
-            print(f"[residual_algo] {name} {pol}: {s['success_mean']:.1%} ± {s['success_std']:.1%}")
+            print(f"[residual_algo] {name} {pol}: {format_rate(s['successes'], s['episodes'])}")
     lines = ["| policy | train time | env steps/s | T_O (objects, seed E/P) | T_OEP |", "|---|---|---|---|---|"]
     for pol, r in rows.items():
         t = trained.get(pol)
@@ -83,4 +86,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

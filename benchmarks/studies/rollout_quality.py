@@ -17,18 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tyro
 
-from benchmarks.common import RESULTS, save_result
+from benchmarks.common import RESULTS, ResultArgs, save_result
+from dexenvs.cli import ExistingPath, NewPath, run_cli
 from dexenvs.tasks import task_of_env
 from dexenvs.trajectory import demo_names, open_dataset, read_episode
 from generators.augment import HAND_DIM, hold_slip
 
 
 @dataclass
-class Args:
-    datasets: list[Path] = field(default_factory=list)
-    out: Path = RESULTS / "rollout_quality.json"
+class Args(ResultArgs):
+    datasets: list[ExistingPath] = field(default_factory=list)
+    out: NewPath = RESULTS / "rollout_quality.json"
 
 
 def quality(path: Path) -> dict:
@@ -73,4 +73,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Literal
 
 import gymnasium as gym
-import tyro
 
+from dexenvs.cli import Count, NonNegative, check_output, run_cli
 from dexenvs.experts import rollout
+from dexenvs.rates import format_rate
 from dexenvs.tasks import TaskName, get_task, task_names
 
 
@@ -21,24 +22,36 @@ from dexenvs.tasks import TaskName, get_task, task_names
 class Args:
     task: TaskName | Literal["all"] = "all"
     """one task, or every task in turn"""
-    episodes: int = 2
+    episodes: Count = 2
     """episodes per task"""
     split: Literal["train", "test_objects", "test_oep"] = "train"
-    seed: int = 0
+    seed: NonNegative = 0
     video_dir: Path | None = Path("videos")
-    """where mp4s go; `--video-dir None` skips rendering"""
+    """where mp4s go (<video-dir>/<task>/); `--video-dir None` skips rendering"""
+    overwrite: bool = False
+    """replace the videos of an earlier run in <video-dir>/<task>"""
+
+    def tasks(self) -> list[str]:
+        return task_names() if self.task == "all" else [self.task]
+
+    def check(self) -> None:
+        for task in self.tasks() if self.video_dir else []:
+            d = self.video_dir / task
+            if d.is_dir() and any(d.iterdir()):
+                check_output("video_dir", d, self)
 
 
 def main(args: Args) -> dict[str, float]:
     """Runs the expert of each requested task; returns its success rate per task."""
-    tasks = task_names() if args.task == "all" else [args.task]
-    rates = {task: run_task(task, args) for task in tasks}
+    tasks = args.tasks()
+    wins = {task: run_task(task, args) for task in tasks}
     if len(tasks) > 1:
-        print("expert success: " + ", ".join(f"{t} {r:.0%}" for t, r in rates.items()))
-    return rates
+        print("expert success: " + ", ".join(f"{t} {format_rate(w, args.episodes)}" for t, w in wins.items()))
+    return {t: w / args.episodes for t, w in wins.items()}
 
 
-def run_task(task: str, args: Args) -> float:
+def run_task(task: str, args: Args) -> int:
+    """The expert's successes in `args.episodes` episodes of `task`."""
     from mani_skill.utils.wrappers.record import RecordEpisode
 
     spec = get_task(task)
@@ -59,11 +72,10 @@ def run_task(task: str, args: Args) -> float:
     if args.video_dir:
         env.flush_video() if hasattr(env, "flush_video") else None
         env.close()
-    rate = wins / args.episodes
-    print(f"[{task}] expert success {wins}/{args.episodes} = {rate:.0%} on split {args.split} "
+    print(f"[{task}] expert success {format_rate(wins, args.episodes)} on split {args.split} "
           f"({time.perf_counter() - t0:.1f} s)" + (f"; videos in {args.video_dir / task}" if args.video_dir else ""))
-    return rate
+    return wins
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

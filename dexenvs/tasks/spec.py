@@ -11,6 +11,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
+from dexenvs.cli import UsageError
+
 
 @dataclass(frozen=True)
 class FlywheelPreset:
@@ -116,7 +118,7 @@ def task_names() -> list[str]:
 
 def get_task(name: str) -> TaskSpec:
     if name not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; valid: {task_names()}")
+        raise UsageError("task", name, f"unknown task; valid: {task_names()}")
     return _TASKS[name]
 
 
@@ -124,4 +126,4 @@ def task_of_env(env_id: str) -> TaskSpec:
     for spec in _TASKS.values():
         if spec.env_id == env_id:
             return spec
-    raise ValueError(f"unknown env {env_id!r}; dexsuite envs: {[s.env_id for s in _TASKS.values()]}")
+    raise UsageError("env", env_id, f"unknown env; dexsuite envs: {[s.env_id for s in _TASKS.values()]}")

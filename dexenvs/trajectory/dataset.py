@@ -22,7 +22,6 @@ consolidated file.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +29,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from dexenvs.cli import DexError, UsageError
+from dexenvs.results import atomic_write
+
 FORMAT = "dexsuite-robomimic-1"
 
 
-class DatasetError(ValueError):
+class DatasetError(DexError, ValueError):
     """The file is not a readable dexsuite dataset; the message says why."""
 
 
@@ -57,10 +59,9 @@ class Episode:
 
 
 def _atomic_h5(path: Path, write) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with h5py.File(tmp, "w") as f:
-        write(f)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            write(f)
 
 
 def _write_episode(g: h5py.Group, ep: Episode) -> None:
@@ -129,7 +130,7 @@ class DatasetWriter:
         self.meta: dict[str, dict] = {}  # name -> scenario, seed, success, provenance: served to resuming generators
         self.attrs: dict[str, str] = {}  # extra `data` attributes (JSON strings), e.g. a generator's report
         if self.path.exists() and not resume:
-            raise FileExistsError(f"{self.path} exists; pass resume=True (--resume) to add to it, or remove it")
+            raise UsageError("out", self.path, "exists; pass --resume (resume=True) to add to it, or choose another")
         if self.path.exists():
             self._adopt()
         self.parts.mkdir(parents=True, exist_ok=True)

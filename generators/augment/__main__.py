@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import tyro
-
+from dexenvs.cli import Count, NonNegative, UsageError, check_output, run_cli
 from dexenvs.tasks import TaskName
 from generators.augment.generate import AugmentConfig, generate
 
@@ -15,7 +14,7 @@ from generators.augment.generate import AugmentConfig, generate
 @dataclass(kw_only=True)
 class Args(AugmentConfig):
     task: TaskName = "grasp"
-    num: int = 100
+    num: Count = 100
     """successful demos to keep"""
     source: Path | None = None
     """default: demos/<task>/seed.hdf5 (python -m generators.seed --task <task>)"""
@@ -23,20 +22,33 @@ class Args(AugmentConfig):
     """which demo of the source file to carry (default: all of them, one drawn per attempt)"""
     out: Path | None = None
     """default: demos/<task>/aep.hdf5"""
-    workers: int = 2
-    seed: int = 0
+    workers: Count = 2
+    seed: NonNegative = 0
     resume: bool = False
-    iteration: int = 0
+    """continue an interrupted --out"""
+    iteration: NonNegative = 0
     """flywheel iteration recorded in each demo's provenance"""
     progress: bool = True
+
+    def paths(self) -> tuple[Path, Path]:
+        return (self.source or Path("demos") / self.task / "seed.hdf5",
+                self.out or Path("demos") / self.task / "aep.hdf5")
+
+    def check(self) -> None:
+        AugmentConfig.check(self)
+        source, out = self.paths()
+        if not source.exists():
+            raise UsageError("source", source, f"no such file (record it with python -m generators.seed --task "
+                                               f"{self.task})")
+        check_output("out", out, self)
 
 
 def main(args: Args) -> dict:
     cfg = AugmentConfig(**{f.name: getattr(args, f.name) for f in fields(AugmentConfig)})
-    return generate(args.task, args.source or Path("demos") / args.task / "seed.hdf5",
-                    args.out or Path("demos") / args.task / "aep.hdf5", args.num, cfg, args.demo, args.workers,
-                    args.seed, args.resume, args.iteration, args.progress)
+    source, out = args.paths()
+    return generate(args.task, source, out, args.num, cfg, args.demo, args.workers, args.seed, args.resume,
+                    args.iteration, args.progress)
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

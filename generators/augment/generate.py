@@ -19,8 +19,10 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
+from dexenvs.cli import Count, DexError, NonNegative, UsageError, check_output, validate
 from dexenvs.executor import executor
-from dexenvs.results import provenance, save_json
+from dexenvs.rates import format_rate, wilson_interval
+from dexenvs.results import append_jsonl, provenance, read_jsonl, save_json, save_text
 from dexenvs.scenarios import Scenario
 from dexenvs.tasks import get_task
 from dexenvs.trajectory import DatasetWriter, Episode, Recorder, demo_names, make_env, open_dataset, read_episode
@@ -37,16 +39,21 @@ class AugmentConfig:
     """seed: the source demos' objects; category: the split's objects of their categories; all: every object of the
     split (each object gets a source demo of its own object, else of its category, else any); source: each attempt
     keeps its source demo's object (many sources: the flywheel's policy rollouts)"""
-    envs: int = 0
+    envs: NonNegative = 0
     """C_aug: draw from the source's environment and the next train environments, this many in all (0: every one)"""
-    poses: int = 0
+    poses: NonNegative = 0
     """C_aug: draw from the train poses nearest the source's, this many (0: every one)"""
-    max_attempts: int | None = None
+    max_attempts: Count | None = None
     """stop after this many attempts even if `num` is not reached (default 5 x num)"""
-    interp_steps: int = 5
-    tail_steps: int = 20
+    interp_steps: Count = 5
+    tail_steps: NonNegative = 20
     obs_mode: str | None = None
     """record observations in this mode (default: the source's)"""
+
+    def check(self) -> None:
+        if (self.envs or self.poses) and self.split != "train":
+            raise UsageError("envs" if self.envs else "poses", self.envs or self.poses,
+                             f"--envs and --poses narrow the train split; the {self.split} split is a fixed list")
 
 
 class _AttemptRunner:
@@ -88,6 +95,7 @@ def summarize(records: list[dict], task: str, seed_scenario: str, run_seconds: f
         o["successes"] += int(r["success"])
     for o in per_obj.values():
         o["success_rate"] = round(o["successes"] / o["attempts"], 3)
+        o["interval"] = [round(x, 3) for x in wilson_interval(o["successes"], o["attempts"])]
     src = Scenario.parse(seed_scenario)
 
     def coverage(ss: list[Scenario]) -> dict:
@@ -96,7 +104,8 @@ def summarize(records: list[dict], task: str, seed_scenario: str, run_seconds: f
 
     n, k = len(records), len(succ)
     return dict(task=task, **extra, seed_scenario=seed_scenario, attempts=n, successes=k,
-                success_rate=round(k / n, 4) if n else 0.0, wall_seconds=round(run_seconds, 1),
+                success_rate=round(k / n, 4) if n else 0.0,
+                success_interval=[round(x, 4) for x in wilson_interval(k, n)], wall_seconds=round(run_seconds, 1),
                 demos_per_hour=round(3600 * k / run_seconds, 1) if run_seconds else 0.0,
                 attempts_per_hour=round(3600 * n / run_seconds, 1) if run_seconds else 0.0,
                 mean_steps_success=round(float(np.mean([r["steps"] for r in records if r["success"]])), 1) if k else 0,
@@ -105,24 +114,15 @@ def summarize(records: list[dict], task: str, seed_scenario: str, run_seconds: f
                 per_object=dict(sorted(per_obj.items())))
 
 
-def _read_log(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a line the last run was killed in the middle of
-            break
-    return out
-
-
 def generate(task: str, source: Path, out: Path, num: int, cfg: AugmentConfig = AugmentConfig(),
              demo: str | None = None, workers: int = 2, seed: int = 0, resume: bool = False, iteration: int = 0,
              progress: bool = True) -> dict:
     """A_EP of `source` (its demo `demo`, or each in turn) until `num` successes or `cfg.max_attempts` attempts, into
     `out`; `resume` continues an interrupted `out`. `iteration` is recorded in each demo's provenance. Returns the
     summary."""
+    validate(cfg)
+    if num < 1:
+        raise UsageError("num", num, "must be >= 1")
     spec = get_task(task)
     log_path = out.with_name(out.name + ".attempts.jsonl")
     summary_path = out.with_suffix(".json")
@@ -130,17 +130,15 @@ def generate(task: str, source: Path, out: Path, num: int, cfg: AugmentConfig = 
         env_args = json.loads(f["data"].attrs["env_args"])
         names = demo_names(f)
         if not names:
-            raise ValueError(f"{source} holds no demos")
+            raise DexError(f"{source} holds no demos", hint="record a seed with python -m generators.seed")
         if demo is not None and demo not in names:
-            raise ValueError(f"{source} has no demo {demo!r}; it has {names}")
+            raise UsageError("demo", demo, f"{source} has no such demo; it has {names}")
         demos = [demo] if demo else names
         source_objects = [Scenario.parse(str(f["data"][d].attrs["scenario"])).object_id for d in demos]
         seed_ep = read_episode(f["data"][demos[0]])
     if env_args["env_name"] != spec.env_id:
-        raise ValueError(f"{source} holds {env_args['env_name']} demos, not {spec.env_id} ({task}); "
-                         f"pass the {task} seed (python -m generators.seed --task {task})")
-    if num < 1:
-        raise ValueError(f"--num must be at least 1, got {num}")
+        raise DexError(f"{source} holds {env_args['env_name']} demos, not {spec.env_id} ({task})",
+                       hint=f"pass the {task} seed (python -m generators.seed --task {task})")
     max_attempts = cfg.max_attempts or 5 * num
     space = spec.scenario_space()
     objects = object_pool(space, cfg.split, cfg.objects, source_objects)
@@ -148,16 +146,13 @@ def generate(task: str, source: Path, out: Path, num: int, cfg: AugmentConfig = 
         missing = sorted({o for o in source_objects if not any(s.object_id == o for s in space.scenarios(cfg.split))}) \
             if cfg.split != "train" else []
         if missing:
-            raise ValueError(f"--objects source: the {cfg.split} split has no scenarios with {missing}")
+            raise DexError(f"--objects source: the {cfg.split} split has no scenarios with {missing}")
         objects = sorted(set(source_objects))
-    if (cfg.envs or cfg.poses) and cfg.split != "train":
-        raise ValueError(f"--envs and --poses narrow the train split; the {cfg.split} split is a fixed list")
     envs, poses = space.around(Scenario.parse(seed_ep.scenario), cfg.envs, cfg.poses)
     extra = dict(source=f"{source}:{demo or '*'}", sources=len(demos), split=cfg.split, objects_mode=cfg.objects,
                  objects=objects, envs=len(envs), poses=len(poses), workers=workers, seed=seed)
+    check_output("out", out, resume=resume)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not resume:
-        raise FileExistsError(f"{out} exists; pass --resume to continue it, or remove it (and {log_path.name})")
     if not resume:
         log_path.unlink(missing_ok=True)
 
@@ -169,10 +164,10 @@ def generate(task: str, source: Path, out: Path, num: int, cfg: AugmentConfig = 
         before = json.loads(writer.attrs["generation"])
         changed = {k: (before.get(k), v) for k, v in extra.items() if k != "workers" and before.get(k) != v}
         if changed:
-            raise ValueError(f"--resume with other settings than {out} was made with: "
+            raise DexError(f"--resume with other settings than {out} was made with: "
                              + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
-    records = _read_log(log_path)
-    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))  # drop a torn last line
+    records = read_jsonl(log_path)
+    save_text(log_path, "".join(json.dumps(r) + "\n" for r in records))  # drop a torn last line
     logged = {r["attempt"] for r in records}
     for name, m in writer.meta.items():  # written, but killed before its log line
         a = m["provenance"].get("attempt")
@@ -206,8 +201,7 @@ def generate(task: str, source: Path, out: Path, num: int, cfg: AugmentConfig = 
                     rec["demo"] = writer.add(ep)  # the episode first, then its log line: a kill between is recovered
                     successes += 1
                     bar.update(1)
-                with log_path.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
+                append_jsonl(log_path, rec)
                 records.append(rec)
                 bar.set_postfix(attempts=len(records), rate=f"{successes / len(records):.0%}")
                 if successes >= num:
@@ -222,7 +216,7 @@ def generate(task: str, source: Path, out: Path, num: int, cfg: AugmentConfig = 
         writer.close(consolidate=done)  # an interrupted run keeps its linked episode files for --resume
         save_json(summary_path, dict(summary, provenance=provenance(dict(task=task, num=num, config=cfg))))
     print(f"[augment] {task}: {summary['successes']}/{summary['attempts']} attempts succeeded "
-          f"({summary['success_rate']:.1%}), {summary['demos_per_hour']:.0f} demos/h on {workers} worker(s); "
+          f"({format_rate(summary['successes'], summary['attempts'])}), {summary['demos_per_hour']:.0f} demos/h on {workers} worker(s); "
           f"coverage O={summary['coverage_successes']['objects']} E={summary['coverage_successes']['environments']} "
           f"P={summary['coverage_successes']['poses']} OxExP={summary['coverage_successes']['scenarios']}; "
           f"wrote {out} and {summary_path}")

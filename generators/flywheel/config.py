@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from agents.residual.train import ResidualConfig
 from agents.train import TrainConfig
+from dexenvs.cli import AtLeast, Count, NonNegative, UsageError, validate
 from dexenvs.scenarios import Scenario
 from dexenvs.tasks import TaskName, get_task
 
@@ -22,29 +23,29 @@ RESIDUAL = ("flywheel", "no_aep")  # the variants that train a residual
 class DataConfig:
     """What D_i holds per iteration (the last value repeats for more iterations)."""
 
-    trajectories: tuple[int, ...] = (20, 100, 500)
+    trajectories: tuple[Count, ...] = (20, 100, 500)
     """|D_i|"""
-    envs: tuple[int, ...] = (3, 8, 0)
+    envs: tuple[NonNegative, ...] = (3, 8, 0)
     """C_aug^i: environments A_EP draws from, the seed's and the next train ones (0: all). A narrow start puts D_1's
     demos where the rollouts happen, so the first base is strong there"""
-    poses: tuple[int, ...] = (5, 10, 0)
+    poses: tuple[NonNegative, ...] = (5, 10, 0)
     """C_aug^i: train poses nearest the seed's (0: all)"""
-    rollouts: int = 30
+    rollouts: Count = 30
     """successful rollouts kept per iteration (D_O^i), spread over the next iteration's objects"""
     cover: bool | None = None
     """D_i (i > 1) also carries the category seed onto each object of O_i that no kept rollout holds, so the data
     spans all of O_i (variants flywheel and no_residual). Default: the task's preset"""
-    max_slip: float | None = None
+    max_slip: Annotated[float, AtLeast(0)] | None = None
     """keep a successful rollout only if its object slid at most this far (m) in the hand while carried (0: every
     success). Default: the task's preset"""
 
 
 @dataclass
 class EvalConfig:
-    seeds: int = 5
-    episodes: int = 8
+    seeds: Count = 5
+    episodes: Count = 8
     """per seed and test set: 5 x 8 covers T_OEP's 40 configurations once"""
-    t_oep_rounds: int = 3
+    t_oep_rounds: Count = 3
     """T_OEP is played this many times over (new seeds each round): one pass over its 40 configurations is too few
     episodes to tell a flywheel from its baseline"""
 
@@ -52,7 +53,7 @@ class EvalConfig:
 @dataclass
 class FlywheelConfig:
     task: TaskName = "handover"
-    iters: int = 3
+    iters: Count = 3
     variant: Variant = "flywheel"
     """replay_only: D_i = A_EP of the seeds onto O_i, no policy in the loop (DexMimicGen); no_residual: the base policy
     rolls out; no_aep: the rollouts themselves are D_(i+1)"""
@@ -62,7 +63,7 @@ class FlywheelConfig:
     """one scripted seed demo per scenario, object|environment|pose; `draw`: one seed drawn from the train split
     (DexFlyWheel's single demo). Default: the task's preset, one per category. T_O^i is evaluated in the first one's
     environment and pose"""
-    train_steps: tuple[int, ...] | None = None
+    train_steps: tuple[Count, ...] | None = None
     """base-policy training steps per iteration (default: the task's preset). Raised on an existing run, the first
     trained base it raises trains on from its checkpoint and the stages after it rerun"""
     data: DataConfig = field(default_factory=DataConfig)
@@ -71,14 +72,17 @@ class FlywheelConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     out: Path | None = None
     """default runs/flywheel/<task>[_<variant>][_<what differs from the preset>][_quick]"""
-    workers: int = 2
+    workers: Count = 2
     device: str = "auto"
     """where the base policy trains (auto: CUDA when there is one); the simulator, the residual and evaluation stay on
     the CPU"""
-    seed: int = 0
+    seed: NonNegative = 0
     restart: bool = False
     """discard an existing run in `out` and start over"""
     progress: bool = True
+
+    def check(self) -> None:
+        check_settings(self)
 
 
 # the quick preset: every E and P from i = 1, the fast BC base, a short residual, 2 x 2 evaluation episodes, every
@@ -101,29 +105,31 @@ def given_seeds(cfg: FlywheelConfig) -> tuple[str, ...] | None:
     if cfg.seed_scenarios is None or "draw" not in cfg.seed_scenarios:
         return cfg.seed_scenarios
     if len(cfg.seed_scenarios) > 1:
-        raise ValueError(f"--seed-scenarios draw stands alone (one seed drawn from the train split), got "
-                         f"{list(cfg.seed_scenarios)}")
+        raise UsageError("seed_scenarios", cfg.seed_scenarios, "draw stands alone (one seed drawn from the train "
+                                                               "split)")
     return ()
 
 
-def check(cfg: FlywheelConfig) -> None:
+def check_settings(cfg: FlywheelConfig) -> None:
     """Settings that cannot run, refused by name before anything runs."""
-    if cfg.iters < 1:
-        raise ValueError(f"--iters must be at least 1, got {cfg.iters}")
     if cfg.data.cover and cfg.variant not in CARRY_ROLLOUTS:
-        raise ValueError(f"--data.cover fills in the objects A_EP(rollouts) misses: it applies to the variants "
-                         f"{' and '.join(CARRY_ROLLOUTS)}, not {cfg.variant}")
+        raise UsageError("data.cover", True, f"fills in the objects A_EP(rollouts) misses: it applies to the variants "
+                                             f"{' and '.join(CARRY_ROLLOUTS)}, not {cfg.variant}")
     space = get_task(cfg.task).scenario_space()
     for sc in given_seeds(cfg) or ():
-        if space.validate(Scenario.parse(sc)).object_id not in space.train_objects:
-            raise ValueError(f"--seed-scenarios {sc}: seeds come from the train split; its objects are "
-                             f"{space.train_objects}")
-    cfg.residual.check()
+        try:
+            s = space.validate(Scenario.parse(sc))
+        except ValueError as e:
+            raise UsageError("seed_scenarios", sc, str(e)) from None
+        if not space.contains("train", s):
+            # a seed from a held-out object, environment or pose would leak the test split into training
+            raise UsageError("seed_scenarios", sc, f"seeds come from the train split: objects {space.train_objects}, "
+                                                   f"environments {space.train_envs}, poses 0..{len(space.train_poses) - 1}")
 
 
 def resolve(cfg: FlywheelConfig) -> FlywheelConfig:
     """`cfg` with every default the task decides filled in from its preset, and the quick preset applied."""
-    check(cfg)
+    validate(cfg)
     preset = get_task(cfg.task).flywheel
     seeds = given_seeds(cfg)
     data, base, residual, ev = cfg.data, cfg.base, cfg.residual, cfg.eval

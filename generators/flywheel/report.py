@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dexenvs.rates import format_rate
-from dexenvs.results import save_json
+from dexenvs.rates import compare, format_count, format_rate
+from dexenvs.results import atomic_write, save_json, save_text
 
 
 def rate(f: dict) -> str:
@@ -18,7 +18,9 @@ def _sr(e: dict, name: str, residual: bool) -> str:
     s = rate(e[f"{name}/base"])
     if residual and f"{name}/combined" in e:
         c = e[f"{name}/combined"]
-        s += f" → **{rate(c)}**" + (" (alpha 0: the base)" if c.get("same_as_base") else "")
+        b = e[f"{name}/base"]
+        s += f" → **{rate(c)}**" + (" (alpha 0: the base)" if c.get("same_as_base") else
+                                     f" ({compare((b['successes'], b['episodes']), (c['successes'], c['episodes']))})")
     return s
 
 
@@ -56,7 +58,8 @@ def write_report(out: Path, report: dict) -> None:
         v = (it.get("residual") or {}).get("validation")
         if v:
             lines.append(f"- iteration {i} residual: alpha {v['chosen']:g} kept on validation ("
-                         + ", ".join(f"{float(a):g}: {r:.0%}" for a, r in v["success"].items())
+                         + ", ".join(f"{float(a):g}: {format_count(round(r * v['episodes']), v['episodes'])}"
+                                     for a, r in v["success"].items())
                          + f" of {v['episodes']} validation episodes on its training objects; 0 is the base)")
         if it["rollout"]:
             r = it["rollout"]
@@ -68,7 +71,7 @@ def write_report(out: Path, report: dict) -> None:
                          "0: all); per object (kept/succeeded/attempts) "
                          + ", ".join(f"{o} {v['kept']}/{v['successes']}/{v['attempts']}" for o, v in r["per_object"].items()))
     lines += ["", "![diversity and success per iteration](report.png)", ""]
-    (out / "report.md").write_text("\n".join(lines))
+    save_text(out / "report.md", "\n".join(lines))
     save_json(out / "report.json", report)
     plot(out, report, residual)
     print("\n".join(lines[:6 + len(its)]))
@@ -105,5 +108,6 @@ def plot(out: Path, report: dict, residual: bool) -> None:
     a2.set_xticks(x)
     fig.suptitle(f"{report['task']} ({report['variant']})")
     fig.tight_layout()
-    fig.savefig(out / "report.png", dpi=120)
+    with atomic_write(out / "report.png") as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from dexenvs.cli import DexError, UsageError
 from dexenvs.results import save_json, to_jsonable
 from generators.flywheel.config import per_iter
 
@@ -40,7 +41,7 @@ class StageLog:
         try:  # two runs writing one directory would corrupt each other's datasets
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another flywheel run is using {out}; wait for it or choose another --out") from None
+            raise DexError(f"another flywheel run is using {out}", hint="wait for it or choose another --out") from None
         if self.path.exists():
             self.state = json.loads(self.path.read_text())
             old, new = flatten(self.state["settings"]), flatten(settings)
@@ -49,9 +50,9 @@ class StageLog:
                 self._train_longer(out, *changed.pop("train_steps"))
             if changed:
                 self.close()
-                raise ValueError(f"{out} holds a run with other settings ("
+                raise UsageError("out", out, "holds a run with other settings ("
                                  + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
-                                 + "); pass --restart to discard it, or choose another --out")
+                                 + "); pass --restart to discard it, or choose another")
             self.state["runs"] += 1
         else:
             self.state = dict(settings=settings, stages={}, runs=1)
@@ -74,8 +75,9 @@ class StageLog:
         trained = stages[f"{i}.train"]["result"]["step"]
         if per_iter(new, i) < trained:
             self.close()
-            raise ValueError(f"--train-steps: the base of iteration {i} in {out} has trained {trained} steps; it can "
-                             f"train longer, not shorter (pass --restart to discard the run, or choose another --out)")
+            raise UsageError("train_steps", new, f"the base of iteration {i} in {out} has trained {trained} steps; it "
+                                                f"can train longer, not shorter (pass --restart to discard the run, or "
+                                                f"choose another --out)")
         names = list(stages)
         for name in names[names.index(f"{i}.train"):]:
             del stages[name]
