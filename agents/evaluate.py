@@ -181,6 +181,7 @@ def evaluate(model: ChunkModel | Path, env_id: str | None, split: str, seeds: in
 def main(args: Args) -> dict:
     cfg = read_checkpoint(args.ckpt)["config"]
     env_id = args.env or cfg["env_args"]["env_name"]
+    task_of_env(env_id)  # an unknown env id fails here, naming the valid ones
     video_dir = args.ckpt.parent / "videos" / f"{env_id}_{args.split}" if args.video else None
     runs = {"base": None} | ({"combined": args.residual} if args.residual else {})
     summary = dict(ckpt=str(args.ckpt), env=env_id, split=args.split, algo=cfg["algo"], obs=cfg["obs"])

@@ -184,7 +184,7 @@ def validate(cfg: Any, prefix: str = "") -> Any:
 
 
 def options(cls: type, prefix: str = "") -> list[tuple[str, str]]:
-    """Every option of a command's config as (name, kind): `range` (a declared range or path check), `choice` (a
+    """Every option of a command's config as (name, kind): `checked` (a declared range or path check), `choice` (a
     fixed set of values or a flag, which the parser checks), or `free` (a string or number with no bound)."""
     out = []
     hints = typing.get_type_hints(cls, include_extras=True)
@@ -195,7 +195,7 @@ def options(cls: type, prefix: str = "") -> list[tuple[str, str]]:
             out += options(base, f"{prefix}{f.name}.")
             continue
         text = repr(base)
-        kind = ("range" if markers(t) else
+        kind = ("checked" if markers(t) else
                 "choice" if base is bool or "Literal" in text or text in ("bool | None",) else "free")
         out.append((prefix + f.name, kind))
     return out

@@ -11,6 +11,7 @@ import torch
 
 import dexenvs  # noqa: F401
 from agents import evaluate, train
+from dexenvs.cli import DexError, UsageError
 from agents.checkpoint import load_model, load_policy, read_checkpoint, save_checkpoint
 from agents.policy import Policy
 from generators import augment, seed
@@ -119,7 +120,7 @@ def test_evaluate_cli_writes_json_and_video(trained, tmp_path):
     assert sum(v["episodes"] for v in back["per_scenario"].values()) == 4
     assert s["split"] == "test_oep"
     assert len(list((ckpt.parent / "videos" / "DexGrasp-v0_test_oep").glob("*.mp4"))) == 2
-    with pytest.raises(ValueError, match="unknown env 'DexNope-v0'"):
+    with pytest.raises(ValueError, match="--env DexNope-v0: unknown env"):
         evaluate.main(evaluate.Args(ckpt=ckpt, env="DexNope-v0", episodes=1, seeds=1, workers=1))
 
 
@@ -127,7 +128,7 @@ def test_resume_continues_training(data, tmp_path, monkeypatch):
     _, state = data
     out = tmp_path / "run"
     train.main(train.Args(algo="bc", dataset=state, out=out, steps=40, ckpt_every=20, **TINY))
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(UsageError, match="--resume"):
         train.main(train.Args(algo="bc", dataset=state, out=out, steps=60, **TINY))
     s = train.main(train.Args(algo="bc", dataset=state, out=out, steps=60, resume=True, **TINY))
     assert s["step"] == 60 and read_checkpoint(out / "checkpoint.pt")["step"] == 60
@@ -170,7 +171,7 @@ def test_unet_width_follows_the_action_size_and_resume_keeps_it(data, tmp_path):
 
 def test_rgb_policy_trains_and_acts(data, tmp_path):
     root, state = data
-    with pytest.raises(ValueError, match="has no camera images"):
+    with pytest.raises(DexError, match="has no camera images"):
         train.main(train.Args(algo="diffusion", dataset=state, obs="rgb", out=tmp_path / "x", steps=1, **TINY))
     rgb = tmp_path / "rgb.hdf5"
     augment.generate("grasp", root / "seed.hdf5", rgb, 1, augment.AugmentConfig(obs_mode="rgb"), workers=1,

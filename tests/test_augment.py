@@ -13,6 +13,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import dexenvs  # noqa: F401
+from dexenvs.cli import DexError, UsageError
 from dexenvs.scenarios import Scenario
 from dexenvs.tasks import get_task
 from dexenvs.trajectory import demo_names, make_env, open_dataset, read_episode
@@ -122,7 +123,7 @@ def test_resume_after_kill_adds_no_duplicates(seeds, tmp_path):
         s, reset_seed, _ = attempt_scenario(space, "train", objects, 0, e.provenance["attempt"])
         assert (str(s), reset_seed) == (e.scenario, e.seed)
     assert not out.with_name(out.name + ".episodes").exists()  # consolidated when complete
-    with pytest.raises(ValueError, match="seed was 0, now 1"):  # other settings would make attempts mean other scenarios
+    with pytest.raises(DexError, match="seed was 0, now 1"):  # other settings would make attempts mean other scenarios
         main(Args(task="grasp", num=9, seed=1, source=seeds["grasp"], out=out, resume=True, progress=False))
 
 
@@ -145,7 +146,7 @@ def test_envs_and_poses_narrow_the_draw(seeds):
 
 
 def test_bad_input_is_named(seeds, tmp_path):
-    with pytest.raises(ValueError, match="DexGrasp-v0 demos, not DexHandover-v0"):
+    with pytest.raises(DexError, match="DexGrasp-v0 demos, not DexHandover-v0"):
         main(Args(task="handover", num=1, source=seeds["grasp"], out=tmp_path / "x.hdf5", progress=False))
     with pytest.raises(ValueError, match="use --objects category or all"):
         main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "y.hdf5", split="test_oep",
@@ -153,11 +154,11 @@ def test_bad_input_is_named(seeds, tmp_path):
     with pytest.raises(ValueError, match="narrow the train split"):
         main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "z.hdf5", split="test_oep",
                           objects="all", poses=3, progress=False))
-    with pytest.raises(ValueError, match="no demo 'demo_7'"):
+    with pytest.raises(UsageError, match="--demo demo_7: .* has no such demo"):
         main(Args(task="grasp", num=1, source=seeds["grasp"], demo="demo_7", out=tmp_path / "z.hdf5",
                           progress=False))
     (tmp_path / "w.hdf5").write_bytes(b"")
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(UsageError, match="--resume"):
         main(Args(task="grasp", num=1, source=seeds["grasp"], out=tmp_path / "w.hdf5", progress=False))
 
 

@@ -13,6 +13,7 @@ import pytest
 
 import dexenvs  # noqa: F401
 from agents.windows import DemoWindows
+from dexenvs.cli import UsageError
 from dexenvs.tasks import get_task
 from dexenvs.trajectory import (DatasetError, DatasetWriter, Episode, Recorder, demo_names, env_args_of, make_env,
                                 merge_datasets, open_dataset, read_episode)
@@ -174,7 +175,7 @@ def test_corrupt_and_foreign_files_raise_clear_errors(tmp_path):
         open_dataset(tmp_path / "missing.hdf5")
     path = tmp_path / "d.hdf5"
     DatasetWriter(path, ENV_ARGS).add(_synthetic(0))
-    with pytest.raises(FileExistsError, match="resume"):
+    with pytest.raises(UsageError, match="resume"):
         DatasetWriter(path, ENV_ARGS)
     with pytest.raises(DatasetError, match="DexGrasp-v0"):
         DatasetWriter(path, dict(ENV_ARGS, env_name="DexPour-v0"), resume=True)

@@ -25,6 +25,7 @@ from agents.residual.train import EpsilonSchedule, ResidualEnv, select_alpha, va
 from dexenvs.scenarios import Scenario
 from dexenvs.tasks import get_task
 from dexenvs.trajectory import demo_names, open_dataset
+from dexenvs.cli import DexError, UsageError
 from generators import augment
 from generators.flywheel import DataConfig, FlywheelConfig, resolve, run_flywheel, run_name
 from generators.flywheel.config import QUICK_DATA, QUICK_RESIDUAL
@@ -96,6 +97,11 @@ def test_quick_flywheel_one_hand_grows_data_and_resumes(grasp_run):
     assert re.search(r"\| \d+\.\d% \[\d+\.\d, \d+\.\d\] \(n=4\)", md)  # every rate with its interval and count
     assert f"Commit {report['provenance']['commit']}" in md
     assert (out / "report.png").stat().st_size > 10_000
+    film = report["film"]  # the final policy on held-out scenarios, a success and a failure where both occur
+    assert film["videos"] and set(film["videos"]) <= {"success", "fail"}
+    for v in film["videos"].values():
+        assert (out / v["mp4"]).stat().st_size > 1000 and (out / v["gif"]).stat().st_size > 1000
+        assert f"]({v['gif']})" in md
     ev = report["iterations"][1]["eval"]["figures"]
     assert set(ev) == {"T_O/base", "T_O/combined", "T_OEP/base", "T_OEP/combined"}
     # iteration 1 also measures both policies on O_2 and rolls out the better one there
@@ -389,12 +395,12 @@ def test_flywheel_refuses_a_run_with_other_settings_and_a_second_writer(tmp_path
     with pytest.raises(ValueError, match="base.lr was 0.001, now 0.002"):  # nested settings by their dotted names
         StageLog(tmp_path, dict(task="grasp", iters=2, base=dict(lr=0.002)), restart=False)
     held = StageLog(tmp_path, dict(task="grasp", iters=2, base=dict(lr=0.001)), restart=False)
-    with pytest.raises(RuntimeError, match="another flywheel run is using"):
+    with pytest.raises(DexError, match="another flywheel run is using"):
         StageLog(tmp_path, dict(task="grasp", iters=2, base=dict(lr=0.001)), restart=False)
     held.close()
-    with pytest.raises(ValueError, match="seeds come from the train split; its objects are"):
+    with pytest.raises(UsageError, match="--seed-scenarios tray_03.*seeds come from the train split: objects"):
         run_flywheel(FlywheelConfig(task="lift", seed_scenarios=("tray_03|studio-white-blue|p25",), out=tmp_path / "x"))
-    with pytest.raises(ValueError, match="--iters must be at least 1"):
+    with pytest.raises(UsageError, match="--iters 0: must be >= 1"):
         run_flywheel(FlywheelConfig(task="lift", iters=0, out=tmp_path / "x"))
     assert not (tmp_path / "x").exists()  # refused before anything was written
 

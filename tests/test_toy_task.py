@@ -88,7 +88,7 @@ SPEC = register_task(TaskSpec(
 
 def test_the_registry_finds_the_toy_task_by_name_and_env():
     assert get_task("toy_reach") is SPEC and task_of_env("DexToyReach-v0") is SPEC
-    with pytest.raises(ValueError, match=r"unknown task 'nope'; valid: \[.*'toy_reach'"):
+    with pytest.raises(ValueError, match=r"--task nope: unknown task; valid: \[.*'toy_reach'"):
         get_task("nope")
 
 

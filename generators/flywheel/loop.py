@@ -10,7 +10,7 @@ from generators.flywheel.config import RUNTIME, FlywheelConfig, resolve, run_nam
 from generators.flywheel.report import write_report
 from generators.flywheel.rollouts import RolloutResult
 from generators.flywheel.stages import (DataResult, EvalResult, ResidualResult, Run, TrainResult, data_title,
-                                        evaluate_policies, make_data, residual_stage, residual_title, roll_out,
+                                        evaluate_policies, film, make_data, residual_stage, residual_title, roll_out,
                                         rollout_policy, rolls_out, seed_demos, train_base)
 from generators.flywheel.state import StageLog
 
@@ -57,9 +57,11 @@ def run_flywheel(cfg: FlywheelConfig) -> dict:
                                       f"({len(run.next_objects(i))} objects)",
                                       lambda: roll_out(run, i, who, residual), lambda d: RolloutResult(**d))
             iterations.append(Iteration(i, run.objects[i], data, base, residual, evals, rollout))
+        filmed = run.log.run("film", "film the final policy on T_OEP scenarios (mp4 + gif)",
+                             lambda: film(run, iterations[-1].residual), dict)
         stage_seconds = run.log.seconds()
         report = dict(task=cfg.task, variant=cfg.variant, out=str(out), settings=settings,
-                      provenance=provenance(), iterations=to_jsonable(iterations), stage_seconds=stage_seconds,
+                      provenance=provenance(), iterations=to_jsonable(iterations), film=filmed, stage_seconds=stage_seconds,
                       total_stage_seconds=round(sum(stage_seconds.values()), 1))
         write_report(out, report)
         return report

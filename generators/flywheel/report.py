@@ -71,6 +71,13 @@ def write_report(out: Path, report: dict) -> None:
                          "0: all); per object (kept/succeeded/attempts) "
                          + ", ".join(f"{o} {v['kept']}/{v['successes']}/{v['attempts']}" for o, v in r["per_object"].items()))
     lines += ["", "![diversity and success per iteration](report.png)", ""]
+    f = report.get("film")
+    if f:
+        lines += [f"The final {f['policy']} policy on held-out (T_OEP) scenarios, {f['episodes']} episodes filmed:", ""]
+        lines += [f"- {k}: ![{k}]({v['gif']}) ([mp4]({v['mp4']}))" for k, v in f["videos"].items()]
+        if len(f["videos"]) < 2:
+            lines.append(f"- every filmed episode was a {'success' if 'success' in f['videos'] else 'failure'}")
+        lines.append("")
     save_text(out / "report.md", "\n".join(lines))
     save_json(out / "report.json", report)
     plot(out, report, residual)

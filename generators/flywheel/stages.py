@@ -5,6 +5,7 @@ and the iteration, and returns what the loop hands to the next stage and `state.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from agents import evaluate as ev
 from agents.residual.train import train_residual
 from agents.train import train
 from dexenvs.rates import format_rate
+from dexenvs.results import atomic_write
 from dexenvs.scenarios import Scenario, ScenarioSpace
 from dexenvs.tasks import TaskSpec, get_task
 from dexenvs.trajectory import demo_names, open_dataset
@@ -287,3 +289,32 @@ __all__ = ["CARRY_ROLLOUTS", "DataResult", "EvalResult", "Figure", "ResidualResu
            "TrainResult", "coverage", "data_title", "evaluate_policies", "iteration_objects", "make_data", "pool_mode",
            "residual_stage", "residual_title", "roll_out", "rollout_policy", "rolls_out", "seed_demos", "test_sets",
            "train_base"]
+
+
+# ------------------------------------------------------------------------------------------------------------- 6. film
+FILM_EPISODES = 6  # held-out episodes filmed: enough that a policy between 20% and 80% shows both outcomes
+
+
+def film(run: Run, residual: ResidualResult | None) -> dict:
+    """Films the policy the run hands on (combined where its residual is on) on T_OEP scenarios, apart from the
+    evaluation (its own seeds), and keeps one success and one failure where both occur: mp4 and a gif the report
+    embeds."""
+    import imageio.v2 as imageio
+
+    i, c = run.cfg.iters, run.cfg
+    resid = residual.path if residual is not None and residual.alpha > 0 else None
+    videos = run.out / "videos"
+    shutil.rmtree(videos, ignore_errors=True)  # a film an interrupted run left half made
+    scenarios = [str(s) for s in run.space.scenarios("test_oep")][:FILM_EPISODES]
+    ev.evaluate(run.out / f"base_{i}" / "checkpoint.pt", run.spec.env_id, "train", 1, len(scenarios), c.workers,
+                resid, scenarios=scenarios, video_dir=videos, videos_per_seed=len(scenarios), first_seed=900)
+    kept = {}
+    for outcome in ("success", "fail"):
+        mp4 = next(iter(sorted(videos.glob(f"*_{outcome}.mp4"))), None)
+        if mp4 is None:
+            continue
+        frames = imageio.mimread(mp4, memtest=False)[::3]  # every third frame keeps the gif small
+        with atomic_write(mp4.with_suffix(".gif")) as tmp:
+            imageio.mimsave(tmp, frames, duration=0.15, loop=0)
+        kept[outcome] = dict(mp4=str(mp4.relative_to(run.out)), gif=str(mp4.with_suffix(".gif").relative_to(run.out)))
+    return dict(policy="combined" if resid else "base", episodes=len(scenarios), videos=kept)
