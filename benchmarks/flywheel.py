@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS, save_result
 from dexenvs.cli import Count, run_cli
-from dexenvs.rates import format_rate
+from dexenvs.rates import compare, format_rate
 from dexenvs.tasks import get_task, task_names
 from generators.flywheel import FlywheelConfig, run_flywheel, run_name
 from generators.flywheel.config import Variant
@@ -58,15 +58,19 @@ def summary_of(rep: dict) -> dict:
 
 
 def table(runs: dict) -> str:
-    lines = ["| task | variant | T_OEP i = 1 | i = 2 | i = 3 | minutes | commit | DexFlyWheel T_OEP | paper's replay |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | variant | T_OEP i = 1 | i = 2 | i = 3 | last vs replay_only | minutes | commit | DexFlyWheel T_OEP "
+             "| paper's replay |", "|---|---|---|---|---|---|---|---|---|---|"]
+    replay = {r["task"]: r["t_oep"][-1] for r in runs.values() if r["variant"] == "replay_only"}
     for name, r in sorted(runs.items(), key=lambda kv: (kv[1]["task"], kv[1]["variant"] != "flywheel")):
         spec = get_task(r["task"])
         paper = " / ".join(f"{x}%" for x in spec.reference_t_oep) if spec.reference_t_oep else "-"
-        replay = f"{spec.reference_replay}%" if spec.reference_replay is not None else "-"
+        paper_replay = f"{spec.reference_replay}%" if spec.reference_replay is not None else "-"
         cells = [format_rate(f["successes"], f["episodes"]) for f in r["t_oep"]]
-        lines.append(f"| {r['task']} | {r['variant']} | " + " | ".join(cells) + f" | {r['minutes']} | "
-                     f"{(r['commit'] or '-')[:10]} | {paper} | {replay} |")
+        last, base = r["t_oep"][-1], replay.get(r["task"])
+        versus = "-" if base is None or r["variant"] == "replay_only" else \
+            compare((last["successes"], last["episodes"]), (base["successes"], base["episodes"]))
+        lines.append(f"| {r['task']} | {r['variant']} | " + " | ".join(cells) + f" | {versus} | {r['minutes']} | "
+                     f"{(r['commit'] or '-')[:10]} | {paper} | {paper_replay} |")
     return "\n".join(lines)
 
 
