@@ -130,6 +130,15 @@ def _toy(r, i):
     return "toy", dict(kind=_TOY_KINDS[i % len(_TOY_KINDS)], size=r.uniform(0.05, 0.065))
 
 
+def _cube(r):
+    side = r.uniform(0.05, 0.07)
+    return "box", dict(extents=(side, side, side))
+
+
+def _cylinder(r):
+    return "cylinder", dict(radius=r.uniform(0.024, 0.032), height=r.uniform(0.045, 0.07))
+
+
 def _tray(r):
     return "tray", dict(length=r.uniform(0.36, 0.44), width=r.uniform(0.24, 0.30), height=r.uniform(0.035, 0.05), wall=0.012)
 
@@ -153,6 +162,9 @@ CATEGORIES: dict[str, tuple] = {
     "ball": (7, _ball, (0.05, 0.25), False),
     "tool": (6, _tool, (0.10, 0.30), False),
     "toy": (8, _toy, (0.05, 0.20), False),
+    # in-hand sized (DexRegrasp-v0's Allegro hand: 5-7 cm across, light enough for its fingertips)
+    "cube": (8, _cube, (0.05, 0.12), False),
+    "cylinder": (8, _cylinder, (0.05, 0.12), False),
     "tray": (6, _tray, (1.5, 2.5), True),
     "pot": (6, _pot, (2.0, 3.5), True),
     "wide_box": (6, _wide_box, (2.0, 3.5), True),
@@ -180,7 +192,7 @@ OBJECTS: dict[str, ObjectSpec] = _catalogue()
 # How many ways each category looks the same turned about its vertical axis: 0 for round things (any angle), n for
 # n-fold, 1 for none (a mug's handle, tools, toys). Generators use it to keep a grasp's approach when they carry it to a
 # new object pose: a can turned by 90 degrees needs no different grasp.
-SYMMETRY = {"can": 0, "bottle": 0, "cup": 0, "bowl": 0, "ball": 0, "box": 2, "tray": 2, "pot": 2, "wide_box": 2}
+SYMMETRY = {"cube": 4, "cylinder": 0, "can": 0, "bottle": 0, "cup": 0, "bowl": 0, "ball": 0, "box": 2, "tray": 2, "pot": 2, "wide_box": 2}
 
 
 def symmetry(asset: "ObjectAsset") -> int:

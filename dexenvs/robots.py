@@ -17,6 +17,7 @@ import torch
 from gymnasium import spaces
 from mani_skill.agents.controllers import PDJointPosController, PDJointPosControllerConfig
 from mani_skill.agents.registration import register_agent
+from mani_skill.agents.robots.allegro_hand import AllegroHandRight
 from mani_skill.agents.robots.inspire_hand import FloatingInspireHandLeft, FloatingInspireHandRight
 from mani_skill.agents.robots.xarm.xarm7_ability import XArm7Ability
 
@@ -242,6 +243,51 @@ class XArm7AbilityHand(XArm7Ability):
         return cfgs
 
 
+@dataclass(frozen=True)
+class Finger:
+    name: str
+    joints: tuple[int, ...]  # indices in the hand's action order
+    tip_link: str
+    middle_link: str  # a link halfway along the finger: the keypoints are the tips and these
+
+
+@register_agent()
+class AllegroHand(AllegroHandRight):
+    """ManiSkill's right Allegro hand (16 joints, fixed base) with what in-hand tasks and the grasp generator read.
+
+    Its base frame: fingers along +z, palm normal +x, thumb on +y. Joint vectors, actions and stored grasps use the
+    action order joint_0.0 ... joint_15.0 (index, middle, ring, thumb); SAPIEN's qpos order differs
+    (`qpos_from_action_order`)."""
+
+    uid = "allegro_hand_right_dex"
+    floating = False
+    hand_side = "right"
+    palm_sign = 1.0
+    mount = (0.0, 0.0, 0.3)
+    fingers = (Finger("thumb", (12, 13, 14, 15), "link_15.0_tip", "link_14.0"),
+               Finger("index", (0, 1, 2, 3), "link_3.0_tip", "link_2.0"),
+               Finger("middle", (4, 5, 6, 7), "link_7.0_tip", "link_6.0"),
+               Finger("ring", (8, 9, 10, 11), "link_11.0_tip", "link_10.0"))
+    fingertip_links = tuple(f.tip_link for f in fingers)
+    keypoint_links = tuple(f.tip_link for f in fingers) + tuple(f.middle_link for f in fingers)
+    action_joints = tuple(f"joint_{i}.0" for i in range(16))  # ManiSkill's controller order
+    tip_radius = 0.012  # the fingertip collision hull is a 12 mm sphere about the tip frame
+    wrist_link = "base_link"
+
+    @classmethod
+    def urdf_path_resolved(cls) -> str:
+        """The URDF with plain meshes (the agent loads the glb variant: same links, joints and collisions)."""
+        return cls.urdf_path.replace("_glb.urdf", ".urdf")
+
+    def rest_qpos(self) -> torch.Tensor:
+        return torch.zeros(len(self.joint_names))
+
+    def qpos_order(self) -> list[int]:
+        """For each SAPIEN active joint, its index in the action order: qpos = q_action[:, qpos_order()]."""
+        names = [j.name for j in self.robot.get_active_joints()]
+        return [self.joint_names.index(n) for n in names]
+
+
 # Names users may pass as robot_uids -> the agent class that is built.
 ROBOTS = {
     "floating_inspire_hand_right": InspireHandRight,
@@ -249,4 +295,5 @@ ROBOTS = {
     "inspire_hand_right": InspireHandRight,
     "inspire_hand_left": InspireHandLeft,
     "xarm7_ability": XArm7AbilityHand,
+    "allegro_hand_right": AllegroHand,
 }
