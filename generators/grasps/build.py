@@ -22,6 +22,7 @@ from generators.grasps.sampling import Candidates, expand, sample_grasps
 from generators.grasps.shape import ObjectShape
 from generators.grasps.validate import Validator, squeeze_targets
 
+VALIDATE_BATCH = 8
 MAX_SIZE = 0.09  # m, the longest side an Allegro grasp set is built for: larger spans the palm and the four fingers
 
 
@@ -87,7 +88,9 @@ class _Worker:
         self.cfg = cfg
         self.hand = hand_model(cfg.robot)
         self.shape = ObjectShape(cfg.object_id)
-        self.validator = Validator(cfg.robot, cfg.object_id, batch=cfg.round_size)
+        # a few grasps per scene: most of a round's extensions fail before validation, and a slot left empty still
+        # simulates its hand
+        self.validator = Validator(cfg.robot, cfg.object_id, batch=VALIDATE_BATCH)
 
 
 def _setup(cfg: GraspConfig) -> _Worker:
@@ -103,10 +106,12 @@ def _round(w: _Worker, job: tuple[int, dict]) -> dict:
     new, counts = expand(w.hand, w.shape, _candidates(tree), cfg.round_size, rng, max_penetration=cfg.max_penetration)
     t1 = time.perf_counter()
     out = _arrays(new)
-    if len(new):
-        res = w.validator.run(new, squeeze_targets(w.hand, new, cfg.squeeze), cfg.duration)
-    else:
-        res = dict(hold_move=np.zeros(0), hold_turn=np.zeros(0))
+    res = dict(hold_move=np.zeros(0), hold_turn=np.zeros(0))
+    targets = squeeze_targets(w.hand, new, cfg.squeeze) if len(new) else None
+    for s in range(0, len(new), VALIDATE_BATCH):
+        part = new.select(torch.arange(s, min(s + VALIDATE_BATCH, len(new))))
+        held = w.validator.run(part, targets[s: s + VALIDATE_BATCH], cfg.duration)
+        res = {k: np.concatenate([res[k], held[k]]) for k in res}
     out.update(hold_move=res["hold_move"].astype(np.float32), hold_turn=res["hold_turn"].astype(np.float32))
     counts["validated"] = int(((res["hold_move"] < cfg.max_move) & (res["hold_turn"] < cfg.max_turn)).sum())
     return dict(round=r, arrays=out, counts=counts, plan_s=t1 - t0, validate_s=time.perf_counter() - t1)
