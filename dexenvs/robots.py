@@ -249,6 +249,8 @@ class Finger:
     joints: tuple[int, ...]  # indices in the hand's action order
     tip_link: str
     middle_link: str  # a link halfway along the finger: the keypoints are the tips and these
+    relaxed: tuple[float, ...]  # a half-closed pose the grasp IK starts from
+    opposes: bool = False  # the thumb: every grasp uses it against the other fingers
 
 
 @register_agent()
@@ -257,17 +259,17 @@ class AllegroHand(AllegroHandRight):
 
     Its base frame: fingers along +z, palm normal +x, thumb on +y. Joint vectors, actions and stored grasps use the
     action order joint_0.0 ... joint_15.0 (index, middle, ring, thumb); SAPIEN's qpos order differs
-    (`qpos_from_action_order`)."""
+    (map by joint name)."""
 
     uid = "allegro_hand_right_dex"
     floating = False
     hand_side = "right"
     palm_sign = 1.0
     mount = (0.0, 0.0, 0.3)
-    fingers = (Finger("thumb", (12, 13, 14, 15), "link_15.0_tip", "link_14.0"),
-               Finger("index", (0, 1, 2, 3), "link_3.0_tip", "link_2.0"),
-               Finger("middle", (4, 5, 6, 7), "link_7.0_tip", "link_6.0"),
-               Finger("ring", (8, 9, 10, 11), "link_11.0_tip", "link_10.0"))
+    fingers = (Finger("thumb", (12, 13, 14, 15), "link_15.0_tip", "link_14.0", (1.1, 0.4, 0.4, 0.4), opposes=True),
+               Finger("index", (0, 1, 2, 3), "link_3.0_tip", "link_2.0", (0.0, 0.5, 0.5, 0.3)),
+               Finger("middle", (4, 5, 6, 7), "link_7.0_tip", "link_6.0", (0.0, 0.5, 0.5, 0.3)),
+               Finger("ring", (8, 9, 10, 11), "link_11.0_tip", "link_10.0", (0.0, 0.5, 0.5, 0.3)))
     fingertip_links = tuple(f.tip_link for f in fingers)
     keypoint_links = tuple(f.tip_link for f in fingers) + tuple(f.middle_link for f in fingers)
     action_joints = tuple(f"joint_{i}.0" for i in range(16))  # ManiSkill's controller order
@@ -278,14 +280,6 @@ class AllegroHand(AllegroHandRight):
     def urdf_path_resolved(cls) -> str:
         """The URDF with plain meshes (the agent loads the glb variant: same links, joints and collisions)."""
         return cls.urdf_path.replace("_glb.urdf", ".urdf")
-
-    def rest_qpos(self) -> torch.Tensor:
-        return torch.zeros(len(self.joint_names))
-
-    def qpos_order(self) -> list[int]:
-        """For each SAPIEN active joint, its index in the action order: qpos = q_action[:, qpos_order()]."""
-        names = [j.name for j in self.robot.get_active_joints()]
-        return [self.joint_names.index(n) for n in names]
 
 
 # Names users may pass as robot_uids -> the agent class that is built.

@@ -22,11 +22,9 @@ from scipy.spatial.transform import Rotation
 from generators.grasps.hand import HandModel
 from generators.grasps.shape import ObjectShape
 
-# a relaxed pose the IK starts from: fingers half closed, the thumb turned to oppose them
 # contact tips are placed this far off the surface: PhysX pushes a body out of even a millimetre's overlap at speed,
 # and the validation's squeeze closes the gap
 CLEARANCE = 0.0005
-_NOMINAL = dict(thumb=(1.1, 0.4, 0.4, 0.4), other=(0.0, 0.5, 0.5, 0.3))
 
 
 @dataclass
@@ -66,7 +64,7 @@ def force_closure_residual(normals: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def _nominal(hand: HandModel, b: int) -> torch.Tensor:
     q = torch.zeros(b, len(hand.joint_names))
     for f in hand.fingers:
-        q[:, list(f.joints)] = torch.tensor(_NOMINAL["thumb" if f.name == "thumb" else "other"])
+        q[:, list(f.joints)] = torch.tensor(f.relaxed)
     return hand.clamp(q)
 
 
@@ -122,7 +120,7 @@ def sample_grasps(hand: HandModel, shape: ObjectShape, n: int, rng: np.random.Ge
                   tol: float = 0.001, max_penetration: float = 0.001, closure: float = 0.15) -> tuple[Candidates, dict]:
     """Stage 1: `n` contact sets tried; returns the kinematically feasible grasps and the count kept at each step."""
     nf = len(hand.fingers)
-    thumb = [i for i, f in enumerate(hand.fingers) if f.name == "thumb"][0]
+    thumb = next(i for i, f in enumerate(hand.fingers) if f.opposes)
     others = [i for i in range(nf) if i != thumb]
     surf, norms = shape.surface.numpy(), shape.surface_normals.numpy()
     fingers = np.zeros((n, nf), bool)

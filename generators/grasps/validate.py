@@ -13,6 +13,8 @@ import sapien
 import torch
 from scipy.spatial.transform import Rotation
 
+from mani_skill.utils.structs.types import DefaultMaterialsConfig, SceneConfig
+
 from assets import objects as obj_lib
 from dexenvs.robots import ROBOTS
 from generators.grasps.hand import HandModel
@@ -47,12 +49,17 @@ class Validator:
 
     def __init__(self, robot_uid: str, object_id: str, batch: int, sim_freq: int = 120):
         cls = ROBOTS[robot_uid]
-        sapien.physx.set_shape_config(contact_offset=0.02, rest_offset=0.0)
-        sapien.physx.set_body_config(solver_position_iterations=15, solver_velocity_iterations=1, sleep_threshold=0.005)
-        sapien.physx.set_scene_config(gravity=[0, 0, -9.81], bounce_threshold=2.0, enable_pcm=True, enable_tgs=True,
-                                      enable_ccd=False, enable_enhanced_determinism=False,
-                                      enable_friction_every_iteration=True, cpu_workers=0)
-        sapien.physx.set_default_material(0.3, 0.3, 0.0)
+        sc = SceneConfig()  # ManiSkill's defaults, which DexEnv runs with
+        sapien.physx.set_shape_config(contact_offset=sc.contact_offset, rest_offset=sc.rest_offset)
+        sapien.physx.set_body_config(solver_position_iterations=sc.solver_position_iterations,
+                                     solver_velocity_iterations=sc.solver_velocity_iterations,
+                                     sleep_threshold=sc.sleep_threshold)
+        sapien.physx.set_scene_config(gravity=sc.gravity, bounce_threshold=sc.bounce_threshold, enable_pcm=sc.enable_pcm,
+                                      enable_tgs=sc.enable_tgs, enable_ccd=sc.enable_ccd,
+                                      enable_enhanced_determinism=sc.enable_enhanced_determinism,
+                                      enable_friction_every_iteration=sc.enable_friction_every_iteration,
+                                      cpu_workers=sc.cpu_workers)
+        sapien.physx.set_default_material(**DefaultMaterialsConfig().dict())
         self.scene = sapien.Scene()
         self.scene.set_timestep(1.0 / sim_freq)
         self.sim_freq = sim_freq
