@@ -1,7 +1,8 @@
 """The on-disk grasp set: what `python -m generators.grasps` writes and in-hand tasks read.
 
 One `.npz` per (hand, object), written atomically. Arrays, one row per grasp, all in the hand's base frame:
-`q` (N, J) joint positions in the hand's action order, `obj_pos` (N, 3) and `obj_quat` (N, 4, wxyz) the object's pose,
+`q` (N, J) joint positions in the hand's action order, `target` (N, J) the joint drive targets that hold the grasp
+(contact fingers pressed a few millimetres into the surface, as validated), `obj_pos` (N, 3) and `obj_quat` (N, 4, wxyz) the object's pose,
 `fingers` (N, F) which fingers touch it, `contacts` / `normals` (N, F, 3) where (object frame), `penetration`,
 `hold_move`, `hold_turn` (N,) the validation's metrics, and `knn` / `knn_dist` (N, K): each grasp's nearest grasps by
 `pose_distance` (goal sampling). `meta` (a JSON string) records the object, hand, commit and settings.
@@ -18,7 +19,8 @@ import numpy as np
 from dexenvs.results import atomic_write
 
 POS_TOL, ROT_TOL = 0.01, 0.1  # the in-hand success tolerance (IsaacGymEnvs / Isaac Lab): 1 cm and 0.1 rad
-FIELDS = ("q", "obj_pos", "obj_quat", "fingers", "contacts", "normals", "penetration", "hold_move", "hold_turn")
+FIELDS = ("q", "target", "obj_pos", "obj_quat", "fingers", "contacts", "normals", "penetration", "hold_move",
+          "hold_turn")
 
 
 def quat_angle(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:

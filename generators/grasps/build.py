@@ -107,7 +107,8 @@ def _round(w: _Worker, job: tuple[int, dict]) -> dict:
     t1 = time.perf_counter()
     out = _arrays(new)
     res = dict(hold_move=np.zeros(0), hold_turn=np.zeros(0))
-    targets = squeeze_targets(w.hand, new, cfg.squeeze) if len(new) else None
+    targets = squeeze_targets(w.hand, new, cfg.squeeze) if len(new) else new.q
+    out["target"] = targets.numpy()
     for s in range(0, len(new), VALIDATE_BATCH):
         part = new.select(torch.arange(s, min(s + VALIDATE_BATCH, len(new))))
         held = w.validator.run(part, targets[s: s + VALIDATE_BATCH], cfg.duration)
@@ -156,7 +157,8 @@ def build_grasp_set(cfg: GraspConfig, progress: bool = True) -> dict:
             if c is not None and len(c):
                 found.append(c)
         a = _arrays(Candidates.cat(found))
-        a.update(hold_move=np.zeros(len(a["q"]), np.float32), hold_turn=np.zeros(len(a["q"]), np.float32))
+        a.update(hold_move=np.zeros(len(a["q"]), np.float32), hold_turn=np.zeros(len(a["q"]), np.float32),
+                 target=a["q"].copy())
         seeds = GraspSet(a, dict(counts=stage1, seconds=time.perf_counter() - t_start))
         seeds.save(seed_file)
     done = sorted(parts.glob("round_*.npz"))
