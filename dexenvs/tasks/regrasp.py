@@ -233,12 +233,19 @@ class DexRegraspEnv(DexEnv):
             s["pos_err"] = (s["obj_pos_hand"] - self._goal_pos).norm(dim=-1)
             s["rot_err"] = quat_angle(s["obj_quat_hand"], self._goal_quat)
             s["dropped"] = (s["obj_pos_hand"] - self._set_center).norm(dim=-1) > self._set_radius + DROP_MARGIN
+            s["wrist_pos0"], s["wrist_quat0"] = p, matrix_to_quaternion(R)  # the fixed hand base, as the recorder reads
             self._snap = s
         return self._snap
 
     def obj_center(self) -> torch.Tensor:
         s = self.snapshot()
         return s["obj_pos"] + (s["obj_rot"] @ self._obj_center_local.unsqueeze(-1)).squeeze(-1)
+
+    def reference_poses(self) -> dict[str, torch.Tensor]:
+        """The object's pose and the goal's, in the hand frame (b, 7 each), recorded per step with datasets."""
+        s = self.snapshot()
+        return dict(obj_pose=torch.cat([s["obj_pos_hand"], s["obj_quat_hand"]], -1),
+                    goal_pose=torch.cat([self._goal_pos, self._goal_quat], -1))
 
     def goal_distance(self) -> torch.Tensor:
         """(b,) pose distance to the goal in tolerance units (`dexenvs.grasps.pose_distance`)."""
