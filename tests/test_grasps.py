@@ -1,4 +1,4 @@
-"""Grasp sets (issue 40, in progress): the net-force test, refusing objects the hand cannot hold, a small set that
+"""Grasp sets: the net-force test, refusing objects the hand cannot hold, a small set that
 builds, whose kept grasps hold again when re-simulated, and a build that resumes without duplicates."""
 
 import numpy as np
@@ -38,10 +38,12 @@ def test_small_set_builds_holds_when_resimulated_and_resumes_without_duplicates(
     assert gs.knn.shape == (3, 2) and (np.diff(gs.knn_dist, axis=1) >= 0).all()
     d = pose_distance(gs.obj_pos[0], gs.obj_quat[0], gs.obj_pos[gs.knn[0, 0]], gs.obj_quat[gs.knn[0, 0]])
     assert np.isclose(d, gs.knn_dist[0, 0], atol=1e-3)
-    # every kept grasp holds again in a fresh simulation
+    # every kept grasp holds again in a fresh simulation, driven by the targets the set stores (its squeeze)
     hand = hand_model("allegro_hand_right")
     c = _candidates(gs.arrays)
-    res = Validator("allegro_hand_right", "cube_00", batch=len(gs)).run(c, squeeze_targets(hand, c, cfg.squeeze))
+    np.testing.assert_allclose(gs.target, squeeze_targets(hand, c, cfg.squeeze).numpy(), atol=1e-5)
+    assert np.abs(gs.target - gs.q).max() > 1e-3
+    res = Validator("allegro_hand_right", "cube_00", batch=len(gs)).run(c, torch.as_tensor(gs.target))
     assert (res["hold_move"] < 0.01).all() and (res["hold_turn"] < 0.1).all()
     # a build interrupted after these rounds (its final file gone) continues from them
     rounds = sorted(p.name for p in parts.glob("round_*.npz"))

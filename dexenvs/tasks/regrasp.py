@@ -129,7 +129,8 @@ class DexRegraspEnv(DexEnv):
         if object_id not in self._sets:
             path = grasp_set_path(self.robot_names[0], object_id, self.grasp_dir)
             if not path.exists():
-                have = sorted(p.stem.split("-", 1)[1] for p in self.grasp_dir.glob(f"{self.robot_names[0]}-*.npz"))
+                have = sorted(p.stem.split("-", 1)[1] for p in self.grasp_dir.glob(f"{self.robot_names[0]}-*.npz")
+                              if not p.name.endswith(".edges.npz"))
                 raise FileNotFoundError(f"no grasp set for {object_id!r} on {self.robot_names[0]} ({path}); objects "
                                         f"with one: {have}; build it with `python -m generators.grasps --object "
                                         f"{object_id} --out {self.grasp_dir}`")
