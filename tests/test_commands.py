@@ -128,6 +128,16 @@ BAD = [
     ("benchmarks.studies.house", ["--out", "exists.json"], "--out exists.json"),
     ("benchmarks.studies.residual_algo", EVAL + ["--timesteps", "0"], "--timesteps 0"),
     ("benchmarks.studies.rollout_quality", ["--datasets", "missing.hdf5"], "--datasets missing.hdf5"),
+    ("generators.transitions", ["--objects", "box_00"], "--objects box_00"),
+    ("generators.transitions", ["--per-object", "0"], "--per-object 0"),
+    ("generators.transitions", ["--min-dist", "5", "--max-dist", "2"], "--min-dist 5"),
+    ("agents.ppo", ["--env", "Nope-v0"], "--env Nope-v0"),
+    ("agents.ppo", ["--workers", "0"], "--workers 0"),
+    ("agents.ppo", ["--env-kwargs", "[1]"], "--env-kwargs [1]"),
+    ("benchmarks.regrasp", ["--episodes", "0"], "--episodes 0"),
+    ("benchmarks.regrasp", ["--ppo", "missing.zip"], "--ppo missing.zip"),
+    ("benchmarks.grasps", ["--objects", "box_00"], "box_00"),
+    ("benchmarks.grasps", ["--num", "0"], "--num 0"),
 ]
 COMMANDS = sorted({c for c, _, _ in BAD})
 
