@@ -28,6 +28,23 @@ def test_objects_the_hand_cannot_hold_are_refused_by_name():
         check_object("nope")
 
 
+def test_a_broken_mesh_is_refused_by_name(tmp_path):
+    import trimesh
+
+    from assets.objects import load_mesh_object
+
+    box = trimesh.creation.box((0.05, 0.05, 0.05))
+    keep = np.ones(len(box.faces), bool)
+    keep[:2] = False  # one face open
+    trimesh.Trimesh(box.vertices, box.faces[keep]).export(tmp_path / "open_box.obj")
+    load_mesh_object(tmp_path / "open_box.obj", object_id="open_box_test", category="cube", mass=0.1)
+    with pytest.raises(UsageError, match="--object open_box_test: its mesh is not watertight"):
+        check_object("open_box_test")
+    (tmp_path / "junk.obj").write_text("not a mesh\n")
+    with pytest.raises(ValueError, match="has no triangles"):
+        load_mesh_object(tmp_path / "junk.obj", object_id="junk_test")
+
+
 def test_small_set_builds_holds_when_resimulated_and_resumes_without_duplicates(tmp_path):
     cfg = GraspConfig("cube_00", num=3, out=tmp_path, seeds=8, round_size=16, workers=1)
     rep = build_grasp_set(cfg, progress=False)

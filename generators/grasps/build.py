@@ -56,7 +56,14 @@ class GraspConfig:
 def check_object(object_id: str) -> None:
     if object_id not in obj_lib.OBJECTS:
         raise UsageError("object", object_id, f"unknown object; in-hand sized: {inhand_objects()}")
-    ext = obj_lib.get_object(object_id).extents
+    asset = obj_lib.get_object(object_id)
+    ext = asset.extents
+    import trimesh
+
+    if not trimesh.load(asset.visual_file, force="mesh").is_watertight:
+        raise UsageError("object", object_id, "its mesh is not watertight (an open or broken surface): contacts, "
+                                              "normals and penetration on it mean nothing; repair it first (e.g. "
+                                              "trimesh.repair.fill_holes) and register it again")
     if max(ext) > MAX_SIZE:
         raise UsageError("object", object_id, f"{max(ext) * 100:.1f} cm long: too large for the hand (at most "
                                               f"{MAX_SIZE * 100:.0f} cm); in-hand sized: {inhand_objects()}")
