@@ -85,7 +85,8 @@ class _SetTensors:
 @register("DexRegrasp-v0", max_episode_steps=200)
 class DexRegraspEnv(DexEnv):
     task_name = "regrasp"
-    object_categories = ("cube", "cylinder", "ball")
+    # balls are in-hand sized too, but the grasp generator's first stage finds no seed grasp on them (docs/results.md)
+    object_categories = ("cube", "cylinder")
     default_robots = ("allegro_hand_right",)
     # read as (tilt, start, pitch), see the module docstring
     workspace = Workspace(x=(0.0, np.pi), y=(0.0, 1.0), yaw=(-np.pi / 3, np.pi / 3))
