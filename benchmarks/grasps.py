@@ -1,4 +1,4 @@
-"""Grasp-set generation rate: `python -m benchmarks.grasps --objects cube_00 cylinder_00 ball_00 --num 40`.
+"""Grasp-set generation rate: `python -m benchmarks.grasps --objects cube_00 cylinder_00 --num 40`.
 
 Builds each object's set from scratch (into a scratch folder) with `generators.grasps` on this machine's workers and
 prints candidates/s, validated grasps/s, the acceptance at each stage, SO(3) coverage and hold statistics next to the
@@ -22,7 +22,7 @@ AIM = 50.0
 
 @dataclass
 class Args(ResultArgs):
-    objects: tuple[str, ...] = ("cube_00", "cylinder_00", "ball_00")
+    objects: tuple[str, ...] = ("cube_00", "cylinder_00")
     num: Count = 40
     """validated grasps per object"""
     workers: Count = 2
