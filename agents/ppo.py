@@ -28,14 +28,19 @@ from dexenvs.tasks import import_tasks, task_modules
 
 
 class EpisodeStats(gym.Wrapper):
-    """Puts the finished episode's success (and consecutive successes, where the env counts them) in the last info."""
+    """Puts the finished episode's success and failure (and consecutive successes and the object's distance to its goal,
+    where the env reports them) in the last info: while the success rate is still zero, drops and distance show whether
+    the policy is learning anything."""
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
             info["episode_success"] = bool(info.get("success", False))
+            info["episode_fail"] = bool(info.get("fail", False))
             if "consecutive_successes" in info:
                 info["episode_consecutive"] = int(info["consecutive_successes"])
+            if "pos_err" in info:
+                info["episode_pos_err"] = float(info["pos_err"])
         return obs, reward, terminated, truncated, info
 
 
@@ -65,8 +70,9 @@ class PPOConfig:
     gae_lambda: float = 0.95
     clip_range: float = 0.2
     ent_coef: float = 0.0
-    log_std_init: float = -1.0
-    """small initial exploration noise: random finger jerks drop the object from the grasp it starts in"""
+    log_std_init: float = -3.0
+    """small initial exploration noise: random finger jerks drop the object from the grasp it starts in (settled by
+    benchmarks.studies.ppo_exploration)"""
     net_arch: tuple[int, ...] = (256, 256)
     save_every: int = 50_000
 
@@ -112,7 +118,8 @@ def train_ppo(env_id: str, out: Path, cfg: PPOConfig = PPOConfig(), env_kwargs: 
             for info, done in zip(self.locals["infos"], self.locals["dones"]):
                 if done and "episode_success" in info:
                     row = dict(step=int(self.num_timesteps), success=info["episode_success"],
-                               consecutive=info.get("episode_consecutive"))
+                               fail=info["episode_fail"], consecutive=info.get("episode_consecutive"),
+                               pos_err=info.get("episode_pos_err"))
                     episodes.append(row)
                     append_jsonl(metrics_path, row)
                     recent = episodes[-50:]
@@ -135,6 +142,7 @@ def train_ppo(env_id: str, out: Path, cfg: PPOConfig = PPOConfig(), env_kwargs: 
                    steps_per_second=round((model.num_timesteps - start_steps) / max(seconds, 1e-9), 1),
                    episodes=len(episodes),
                    last_success=format_rate(sum(e["success"] for e in last), len(last)),
+                   last_fail=format_rate(sum(bool(e.get("fail")) for e in last), len(last)),
                    last_consecutive=(float(np.mean([e["consecutive"] for e in last]))
                                      if last and last[0].get("consecutive") is not None else None),
                    provenance=provenance(settings))
@@ -143,12 +151,13 @@ def train_ppo(env_id: str, out: Path, cfg: PPOConfig = PPOConfig(), env_kwargs: 
     return summary
 
 
-def success_curve(episodes: list[dict], window: int = 50) -> list[dict]:
-    """Success rate in consecutive windows of `window` training episodes, at the env step each window ends."""
+def success_curve(episodes: list[dict], window: int = 50, key: str = "success") -> list[dict]:
+    """Rate of `key` (success or fail) in consecutive windows of `window` training episodes, at the env step each
+    window ends."""
     rows = []
     for s in range(0, len(episodes) - window + 1, window):
         w = episodes[s: s + window]
-        k = sum(e["success"] for e in w)
+        k = sum(bool(e.get(key)) for e in w)
         lo, hi = wilson_interval(k, window)
         rows.append(dict(step=w[-1]["step"], rate=k / window, lo=lo, hi=hi, n=window))
     return rows
@@ -160,17 +169,19 @@ def plot_curve(episodes: list[dict], path: Path, title: str, reference: dict[str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = success_curve(episodes, window=max(10, min(50, len(episodes) // 10 or 10)))
+    window = max(10, min(50, len(episodes) // 10 or 10))
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    if rows:
-        x = [r["step"] for r in rows]
-        ax.plot(x, [100 * r["rate"] for r in rows], label=f"PPO (windows of {rows[0]['n']} episodes)")
-        ax.fill_between(x, [100 * r["lo"] for r in rows], [100 * r["hi"] for r in rows], alpha=0.25)
+    for key, label in (("success", "success"), ("fail", "failure (drop)")):
+        rows = success_curve(episodes, window=window, key=key)
+        if rows:
+            x = [r["step"] for r in rows]
+            ax.plot(x, [100 * r["rate"] for r in rows], label=f"PPO {label} (windows of {window} episodes)")
+            ax.fill_between(x, [100 * r["lo"] for r in rows], [100 * r["hi"] for r in rows], alpha=0.25)
     for name, rate in (reference or {}).items():
         ax.axhline(100 * rate, ls="--", color="gray")
         ax.text(0, 100 * rate + 1, name, color="gray", fontsize=8)
     ax.set_xlabel("env steps")
-    ax.set_ylabel("episode success %")
+    ax.set_ylabel("% of training episodes")
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)

@@ -127,6 +127,8 @@ BAD = [
     ("benchmarks.studies.house", ["--top", "0"], "--top 0"),
     ("benchmarks.studies.house", ["--out", "exists.json"], "--out exists.json"),
     ("benchmarks.studies.residual_algo", EVAL + ["--timesteps", "0"], "--timesteps 0"),
+    ("benchmarks.studies.ppo_exploration", ["--minutes", "0"], "--minutes 0"),
+    ("benchmarks.studies.ppo_exploration", ["--log-stds"], "--log-stds"),
     ("benchmarks.studies.rollout_quality", ["--datasets", "missing.hdf5"], "--datasets missing.hdf5"),
     ("generators.transitions", ["--objects", "box_00"], "--objects box_00"),
     ("generators.transitions", ["--per-object", "0"], "--per-object 0"),
