@@ -34,9 +34,9 @@ class Args(ResultArgs):
         return [self.out / "grasps.json"]
 
     def check(self) -> None:
-        super().check()
-        for o in self.objects:
+        for o in self.objects:  # a wrong object is the first thing to say, before an existing output
             check_object(o)
+        super().check()
 
 
 def main(args: Args) -> dict:
