@@ -161,6 +161,7 @@ def main(args: Args) -> dict:
              for sp in SPLITS for ex in executors for s in range(args.teleop_episodes)]
     from tqdm import tqdm
 
+    lat = latency(str(args.checkpoint), args.latency_reps)  # first, on an idle machine
     t0 = time.perf_counter()
     rows = list(tqdm(executor(args.workers).map(Runner, (str(args.checkpoint), args.horizon, args.teleop_steps),
                                                  Runner.run, jobs), total=len(jobs), desc="dexgen benchmark"))
@@ -183,7 +184,6 @@ def main(args: Args) -> dict:
                                        and r["executor"] == ex),
                                    sum(1 for r in rows if r["kind"] == "teleop" and r["split"] == sp and r["executor"] == ex))
                    for ex in executors} for sp in SPLITS} if args.teleop_episodes else {}
-    lat = latency(str(args.checkpoint), args.latency_reps)
     print(f"DexGen on {ENV_ID}: {args.episodes} episodes per cell, horizon {args.horizon} steps "
           f"({args.horizon / freq:.0f} s) ({time.perf_counter() - t0:.0f} s)")
     print(f"{'split':13s} {'noise':9s} {'executor':18s} {'holding s [95% CI]':>22s} {'held to horizon':>26s} "

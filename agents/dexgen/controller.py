@@ -132,7 +132,7 @@ class DexGenController(_KeypointCommandEnv):
         mode = torch.full((self.base.num_envs,), self._mode_idx, dtype=torch.long)
         cond = self.model.condition(self.history.buf, mode)
         motion = self.model.sample(cond, command, self.alpha, self.ddim_steps, self.generator)
-        targets = self.base.agent.controller._target_qpos.float() + self.model.inverse(cond, motion)
+        targets = self.base.agent.controller.qpos.float() + self.model.inverse(cond, motion)
         return motion, targets
 
     def step(self, command):

@@ -2,8 +2,8 @@
 
 Each demo step t gives one sample: the state history up to t (`features.history_windows`), the mode (the step's phase
 label: `regrasp` for `generators.transitions`, `free` for `generators.free_motion`), the keypoints' motion over the next
-`horizon` steps, and the change of the joint targets that step's action made (read from the next step's targets, so
-any control mode works). As DexGen does, the 2 s before a drop are left out of held motion: the prior should hold, not
+`horizon` steps, and the joint targets that step's action set, relative to the joints' positions then (read from the
+next step's targets, so any control mode works). As DexGen does, the 2 s before a drop are left out of held motion: the prior should hold, not
 let go.
 """
 
@@ -27,7 +27,7 @@ class Samples:
     history: np.ndarray  # (N, H, F)
     mode: np.ndarray  # (N,)
     motion: np.ndarray  # (N, horizon, K*3)
-    delta: np.ndarray  # (N, J)
+    offset: np.ndarray  # (N, J) joint targets set minus joint positions
 
     def __len__(self) -> int:
         return len(self.mode)
@@ -39,11 +39,11 @@ class Samples:
         motion_std = np.repeat(m.std(axis=(0, 2)), m.shape[-1])
         return dict(features=dict(mean=f.mean(0).tolist(), std=f.std(0).tolist()),
                     motion=dict(mean=m.reshape(len(self), -1).mean(0).tolist(), std=motion_std.tolist()),
-                    delta=dict(mean=self.delta.mean(0).tolist(), std=self.delta.std(0).tolist()))
+                    offset=dict(mean=self.offset.mean(0).tolist(), std=self.offset.std(0).tolist()))
 
     @staticmethod
     def cat(parts: list["Samples"]) -> "Samples":
-        return Samples(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("history", "mode", "motion", "delta")))
+        return Samples(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("history", "mode", "motion", "offset")))
 
 
 def qpos_to_action_order(env_args: dict) -> np.ndarray:
@@ -87,10 +87,10 @@ def load_samples(path: Path, history: int, horizon: int, mask: str = "train") ->
                 continue
             feats = step_features(kp, q, tgt).astype(np.float32)
             hist = history_windows(feats, history)[:m]
-            delta = (tgt[1 : m + 1] - tgt[:m]).astype(np.float32)
+            offset = (tgt[1 : m + 1] - q[:m]).astype(np.float32)
             motion = future_motion(kp, horizon)[:m].astype(np.float32)
             ok = mode[:m] >= 0
-            parts.append(Samples(hist[ok], mode[:m][ok], motion[ok], delta[ok]))
+            parts.append(Samples(hist[ok], mode[:m][ok], motion[ok], offset[ok]))
     if not parts:
         raise DexError(f"{path} ({mask}) gives no DexGen samples: every demo is shorter than the horizon or dropped")
     return Samples.cat(parts)

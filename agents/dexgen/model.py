@@ -3,7 +3,9 @@
 - `Denoiser`: a U-Net-free residual MLP (DexGen's "UNet of fully connected layers" without the skips' down/up
   sampling, which a 48-number sample does not need) that predicts the noise in a keypoint motion, FiLM-conditioned on
   the timestep and the state history with its mode.
-- `InverseDynamics`: a residual MLP from (state history, mode, keypoint motion) to the change of the joint targets.
+- `InverseDynamics`: a residual MLP from (state history, mode, keypoint motion) to the joint targets, relative to the
+  joints' positions now. Relative to the joints, not to the last targets: an error then does not add up step after
+  step (a model of target changes integrates its errors, and lost the squeeze that holds the object within a second).
 - `DexGen`: both, with the data's statistics as buffers (so they travel in the checkpoint), the DDPM training loss
   (diffusers' schedulers, 100 steps, squared-cosine, epsilon prediction) and guided DDIM sampling.
 
@@ -83,7 +85,7 @@ class InverseDynamics(nn.Module):
 
 class DexGen(nn.Module):
     """cfg: history, horizon, keypoints, joints, feature_dim, modes, width, blocks, ddim_steps, stats (mean/std of
-    `features`, `motion`, `delta`)."""
+    `features`, `motion`, `offset`)."""
 
     def __init__(self, cfg: dict):
         super().__init__()
@@ -113,14 +115,15 @@ class DexGen(nn.Module):
         return torch.cat([self.norm("features", history).flatten(1), onehot], -1)
 
     # ---------------------------------------------------------------- training
-    def losses(self, history, mode, motion, delta) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw batch -> (diffusion loss, inverse dynamics loss). motion (B, horizon, K*3) metres, delta (B, J) rad."""
+    def losses(self, history, mode, motion, offset) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw batch -> (diffusion loss, inverse dynamics loss). motion (B, horizon, K*3) metres, offset (B, J) rad:
+        joint targets minus joint positions."""
         cond = self.condition(history, mode)
         x0 = self.norm("motion", motion.flatten(1))
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.ddpm.config.num_train_timesteps, (len(x0),), device=x0.device)
         diff = F.mse_loss(self.denoiser(self.ddpm.add_noise(x0, noise, t), t, cond), noise)
-        inv = F.mse_loss(self.inverse_dynamics(torch.cat([cond, x0], -1)), self.norm("delta", delta))
+        inv = F.mse_loss(self.inverse_dynamics(torch.cat([cond, x0], -1)), self.norm("offset", offset))
         return diff, inv
 
     # ---------------------------------------------------------------- acting
@@ -156,6 +159,6 @@ class DexGen(nn.Module):
         return self.unnorm("motion", x).reshape(len(cond), self.horizon, self.K, 3)
 
     def inverse(self, cond: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-        """(B, cond_dim), (B, horizon, K, 3) metres -> (B, J) change of the joint targets, rad."""
+        """(B, cond_dim), (B, horizon, K, 3) metres -> (B, J) joint targets minus the joints' positions now, rad."""
         x = self.norm("motion", motion.reshape(len(cond), -1))
-        return self.unnorm("delta", self.inverse_dynamics(torch.cat([cond, x], -1)))
+        return self.unnorm("offset", self.inverse_dynamics(torch.cat([cond, x], -1)))

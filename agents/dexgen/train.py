@@ -64,7 +64,7 @@ def load_all(datasets, cfg: DexGenConfig, mask: str) -> Samples | None:
 def model_config(cfg: DexGenConfig, data: Samples, datasets) -> dict:
     a = env_args(datasets[0])
     return dict(history=cfg.history, horizon=cfg.horizon, keypoints=data.motion.shape[-1] // 3,
-                joints=data.delta.shape[-1], feature_dim=data.history.shape[-1], modes=list(MODES), width=cfg.width,
+                joints=data.offset.shape[-1], feature_dim=data.history.shape[-1], modes=list(MODES), width=cfg.width,
                 blocks=cfg.blocks, id_blocks=cfg.id_blocks, ddim_steps=cfg.ddim_steps, stats=data.stats(),
                 robot=a["robot"][0], env_name=a["env_name"], datasets=[str(d) for d in datasets],
                 train_samples=len(data), modes_seen=sorted({MODES[int(m)] for m in np.unique(data.mode)}),
@@ -72,7 +72,7 @@ def model_config(cfg: DexGenConfig, data: Samples, datasets) -> dict:
 
 
 def tensors(s: Samples, idx) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(np.ascontiguousarray(getattr(s, k)[idx])) for k in ("history", "mode", "motion", "delta"))
+    return tuple(torch.from_numpy(np.ascontiguousarray(getattr(s, k)[idx])) for k in ("history", "mode", "motion", "offset"))
 
 
 @torch.no_grad()
