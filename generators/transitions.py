@@ -7,7 +7,9 @@ neighbour within `max_dist` in pose distance) and a train wrist orientation, and
 arrives within the success tolerance. Every attempt is written to one dataset in the project's format (absolute joint
 targets as actions, keypoints / object / goal in the hand frame as observations, object and goal poses as datagen info,
 `success` per demo), and each object's executed edges to `<robot>-<object>.edges.npz`, which the planner expert then
-walks instead of untried kNN edges. A killed run resumes where it stopped: each demo records its job.
+walks instead of untried kNN edges. With `--goals N` an attempt goes on from each goal it reaches to a new nearby one
+(the env draws it), N in a row: DexGen's transition sequences, the longer motion the DexGen controller learns from.
+A killed run resumes where it stopped: each demo records its job.
 """
 
 from __future__ import annotations
@@ -46,7 +48,10 @@ class TransitionConfig:
     max_dist: float = 4.0
     """pose distance (1 = 1 cm or 0.1 rad) between an edge's grasps: DexRegrasp-v0's goal range"""
     steps: int = 40
-    """control steps an edge may take"""
+    """control steps an attempt may take"""
+    goals: int = 1
+    """goals in a row per attempt: 1 records single edges (and the executed-edges files); more records the planner
+    going on from each goal it reaches to a new nearby one (DexGen's transition sequences)"""
     seed: int = 0
     workers: int = 2
 
@@ -95,7 +100,7 @@ def edge_jobs(cfg: TransitionConfig) -> list[dict]:
 class _Worker:
     def __init__(self, cfg: TransitionConfig, first: str):
         self.cfg = cfg
-        self.env = Recorder(gym.make(ENV_ID, control_mode="pd_joint_pos", goals_per_episode=1, grasp_dir=cfg.grasp_dir,
+        self.env = Recorder(gym.make(ENV_ID, control_mode="pd_joint_pos", goals_per_episode=cfg.goals, grasp_dir=cfg.grasp_dir,
                                      scenario=first).unwrapped)
         self.planner = RegraspPlanner(self.env, use_edges=False)
 
@@ -147,7 +152,8 @@ def build_transitions(cfg: TransitionConfig, resume: bool = False, progress: boo
         raise UsageError("objects", list(cfg.objects), "no kNN edges in the distance range; widen --max-dist")
     cfg.out.mkdir(parents=True, exist_ok=True)
     first = f"{jobs[0]['object']}|{jobs[0]['env']}|p{jobs[0]['pose']}"
-    probe = gym.make(ENV_ID, control_mode="pd_joint_pos", goals_per_episode=1, grasp_dir=cfg.grasp_dir, scenario=first)
+    probe = gym.make(ENV_ID, control_mode="pd_joint_pos", goals_per_episode=cfg.goals, grasp_dir=cfg.grasp_dir,
+                     scenario=first)
     args = env_args_of(probe)
     probe.close()
     writer = DatasetWriter(cfg.dataset(), args, resume=resume)
@@ -165,9 +171,12 @@ def build_transitions(cfg: TransitionConfig, resume: bool = False, progress: boo
         bar.close()
         writer.attrs["transitions"] = json.dumps(provenance(json.loads(json.dumps(asdict(cfg), default=str))))
         writer.close()
-    stats = write_edges(cfg, cfg.dataset())
-    n = sum(s["tried"] for s in stats.values())
-    k = sum(s["executed"] for s in stats.values())
+    if cfg.goals == 1:
+        stats = write_edges(cfg, cfg.dataset())
+        n = sum(s["tried"] for s in stats.values())
+        k = sum(s["executed"] for s in stats.values())
+    else:  # sequences: an attempt succeeds when it reached all its goals
+        stats, n, k = {}, len(jobs), ok
     report = dict(edges=n, executed=k, rate=format_rate(k, n), objects=stats, dataset=str(cfg.dataset()))
     save_json(cfg.out / "report.json", dict(report, provenance=provenance(json.loads(json.dumps(asdict(cfg), default=str)))))
     return report
@@ -183,6 +192,8 @@ class Args:
     min_dist: NonNegative = 1.0
     max_dist: Positive = 4.0
     steps: Count = 40
+    goals: Count = 1
+    """goals in a row per attempt; more than 1 records transition sequences (no executed-edges files)"""
     seed: NonNegative = 0
     workers: Count = 2
     resume: bool = False
@@ -191,7 +202,7 @@ class Args:
     def config(self) -> TransitionConfig:
         return TransitionConfig(objects=tuple(self.objects), per_object=self.per_object, out=self.out,
                                 grasp_dir=self.grasp_dir, min_dist=self.min_dist, max_dist=self.max_dist,
-                                steps=self.steps, seed=self.seed, workers=self.workers)
+                                steps=self.steps, goals=self.goals, seed=self.seed, workers=self.workers)
 
     def check(self) -> None:
         if self.min_dist >= self.max_dist:
@@ -202,7 +213,9 @@ class Args:
 
 def main(args: Args) -> dict:
     report = build_transitions(args.config(), resume=args.resume)
-    print(f"[transitions] {report['rate']} edges executed; wrote {report['dataset']} and the edges beside it")
+    what = "edges executed" if args.goals == 1 else f"sequences reached all {args.goals} goals"
+    print(f"[transitions] {report['rate']} {what}; wrote {report['dataset']}"
+          + (" and the edges beside it" if args.goals == 1 else ""))
     return report
 
 

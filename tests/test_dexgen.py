@@ -43,7 +43,7 @@ def test_samples_carry_both_modes_and_the_shapes_the_model_expects(data):
     s = [load_samples(d, history=4, horizon=2, mask="train") for d in datasets]
     assert {MODES[int(m)] for m in s[0].mode} == {"regrasp"} and {MODES[int(m)] for m in s[1].mode} == {"free"}
     for x in s:
-        assert x.history.shape[1:] == (4, 24 + 3 * 16) and x.motion.shape[1:] == (2, 24) and x.delta.shape[1:] == (16,)
+        assert x.history.shape[1:] == (4, 24 + 3 * 16) and x.motion.shape[1:] == (2, 24) and x.offset.shape[1:] == (16,)
         assert np.isfinite(x.history).all() and np.isfinite(x.motion).all()
         # the last history entry is the step's own state; the motion is relative to its keypoints
         assert np.abs(x.motion).max() < 0.1
