@@ -55,16 +55,33 @@ def make_env(env_args: dict, obs_mode: str | None = None, render: bool = False):
     return gym.make(env_args["env_name"], render_mode="rgb_array" if render else None, **kwargs).unwrapped
 
 
+def _batched(obs: dict, space: gym.Space) -> bool:
+    """Whether a dict observation carries a batch dimension its space does not have."""
+    for k, v in obs.items():
+        sub = space[k] if isinstance(space, gym.spaces.Dict) and k in space.spaces else None
+        if isinstance(v, dict):
+            return _batched(v, sub)
+        return sub is None or np.ndim(v) > len(sub.shape)
+    return True
+
+
 class Recorder(gym.Wrapper):
-    def __init__(self, env: gym.Env):
+    """`base`: the sim env whose state mirrors `env` (default `env.unwrapped`); a `HardwareEnv` passes its twin, so a
+    real robot's episodes carry the measured states like a sim's."""
+
+    def __init__(self, env: gym.Env, base=None):
         super().__init__(env)
-        self.base = env.unwrapped
+        self.base = base if base is not None else env.unwrapped
         if self.base.num_envs != 1:
             raise ValueError(f"Recorder records one episode at a time: make the env with num_envs=1, not {self.base.num_envs}")
         self._steps: list = []
 
     def _obs_dict(self, obs) -> dict[str, np.ndarray]:
-        return flatten_obs(obs if isinstance(obs, dict) else self.base.get_obs(unflattened=True))
+        if not isinstance(obs, dict):
+            return flatten_obs(self.base.get_obs(unflattened=True))
+        # gym.make's single-env API has no batch dimension to drop
+        space = getattr(self.env, "single_observation_space", None) or self.env.observation_space
+        return flatten_obs(obs, keep_batch=not _batched(obs, space))
 
     def _datagen(self) -> dict[str, np.ndarray]:
         snap = self.base.snapshot()
