@@ -150,6 +150,15 @@ BAD = [
     ("benchmarks.regrasp", ["--ppo", "missing.zip"], "--ppo missing.zip"),
     ("benchmarks.grasps", ["--objects", "box_00"], "box_00"),
     ("benchmarks.grasps", ["--num", "0"], "--num 0"),
+    ("agents.deploy", ["--ckpt", "missing.pt"], "--ckpt missing.pt"),
+    ("agents.deploy", EVAL + ["--episodes", "0"], "--episodes 0"),
+    ("agents.deploy", EVAL + ["--task", "nope"], "--task nope"),
+    ("agents.deploy", EVAL + ["--hardware", "robot"], "--hardware"),
+    ("agents.deploy", EVAL + ["--drop", "2"], "--drop 2"),
+    ("agents.deploy", EVAL + ["--noise", "-1"], "--noise -1"),
+    ("agents.deploy", EVAL + ["--safety.max-step-rad", "0"], "--safety.max-step-rad 0"),
+    ("benchmarks.hardware", ["--adversarial-steps", "0"], "--adversarial-steps 0"),
+    ("benchmarks.hardware", ["--ckpt", "missing.pt"], "--ckpt missing.pt"),
 ]
 COMMANDS = sorted({c for c, _, _ in BAD})
 

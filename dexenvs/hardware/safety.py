@@ -26,6 +26,8 @@ from typing import Callable
 
 import numpy as np
 
+from dexenvs.cli import Positive
+
 INTERVENTIONS = ("estop", "fault", "stale_sensor", "late_command", "overspeed", "force", "step_limit", "workspace",
                  "joint_limit")
 
@@ -34,22 +36,22 @@ NEGLIGIBLE = 1e-4  # corrections below this (rad, m) are still made but not logg
 
 @dataclass
 class SafetyConfig:
-    max_step_rad: float = 0.10
+    max_step_rad: Positive = 0.10
     """largest change of a revolute joint's target in one control step (rad)"""
-    max_step_m: float = 0.02
+    max_step_m: Positive = 0.02
     """largest change of a prismatic joint's target in one control step (m)"""
-    max_velocity_rad: float = 4.0
+    max_velocity_rad: Positive = 4.0
     """measured revolute joint speed above which the robot stops (rad/s)"""
-    max_velocity_m: float = 0.8
+    max_velocity_m: Positive = 0.8
     """measured prismatic joint speed above which the robot stops (m/s)"""
     workspace_low: tuple[float, float, float] = (-0.6, -0.6, -0.05)
     workspace_high: tuple[float, float, float] = (0.6, 0.6, 0.8)
     """the box the wrist must stay in (world frame, m)"""
-    force_limit: float | None = None
+    force_limit: Positive | None = None
     """in the drivers' force units; None: the device's own limit only (the Inspire driver writes its FORCE_SET)"""
-    stale_periods: float = 1.5
+    stale_periods: Positive = 1.5
     """a sensor reading older than this many control periods stops the robot"""
-    command_periods: float = 6.0
+    command_periods: Positive = 6.0
     """no command for this many control periods: the watchdog stops the robot"""
     estop_file: Path | None = None
     """while this file exists the robot stays stopped (an operator's `touch`)"""
