@@ -247,3 +247,52 @@ def test_deploy_on_the_loopback_records_a_dataset_replay_and_training_accept(tmp
     assert summary["demos"] == 2 and summary["by_state_reproduces"] == 2
     s = train.main(train.Args(algo="bc", dataset=out / "deploy.hdf5", out=tmp_path / "bc2", steps=2, **tiny))
     assert np.isfinite(s["final_loss"])
+
+
+def test_overspeed_and_force_limits_and_device_faults_stop_or_hold():
+    names = ["a", "b"]
+    s = SafetyLayer(names, -np.ones(2), np.ones(2), np.zeros(2, bool), 0.05,
+                    SafetyConfig(max_velocity_rad=2.0, force_limit=10.0))
+    safe, _ = s.filter(np.array([0.05, 0.05]), np.zeros(2), stamp=0.0, now=0.0)
+    assert safe is not None
+    # a joint over its force limit is held where it is measured; the other moves on
+    safe, ev = s.filter(np.array([0.2, 0.2]), np.array([0.04, 0.04]), stamp=0.05, now=0.05, force=np.array([12.0, 1.0]))
+    assert safe[0] == pytest.approx(0.04) and safe[1] > 0.1 and [e.kind for e in ev] == ["force", "step_limit"]
+    # measured at 4 rad/s against a cap of 2: stop, nothing to send, and it stays stopped
+    safe, ev = s.filter(np.zeros(2), np.array([0.24, 0.04]), stamp=0.10, now=0.10)
+    assert safe is None and s.stopped.kind == "overspeed" and s.stopped.joints == ["a"]
+    assert s.filter(np.zeros(2), np.array([0.24, 0.04]), stamp=0.15, now=0.15)[0] is None
+    s.reset(np.array([0.24, 0.04]))
+    safe, _ = s.filter(np.array([0.24, 0.04]), np.array([0.24, 0.04]), stamp=0.20, now=0.20, faults=("index: over-current",))
+    assert safe is None and s.stopped.kind == "fault" and "over-current" in s.stopped.detail
+
+
+def test_a_device_that_stops_answering_stops_the_others_and_raises(robot):
+    from dexenvs.hardware.drivers import DeviceError
+
+    env = make_env(robot, watchdog=False)
+    arm, hand = env.devices.joints
+    try:
+        env.reset(seed=0)
+
+        def dead():
+            raise DeviceError("hand on /dev/ttyUSB0: no reply to a read of ANGLE_ACT (1546) within 50 ms")
+
+        hand.read = dead
+        with pytest.raises(DeviceError, match="no reply"):
+            env.step(env.action_space.sample())
+        assert env.safety.stopped.kind == "fault" and "no reply" in env.safety.stopped.detail
+        # the arm was told to hold: its targets are where its joints are
+        assert np.abs(robot._target[:8] - robot._qpos()[:8]).max() < 1e-6
+    finally:
+        del hand.read
+        env.close()
+
+
+def test_camera_images_are_cropped_and_resized_to_the_sim_camera():
+    from dexenvs.hardware.env import fit_image
+
+    img = np.zeros((480, 640, 3), np.uint8)
+    img[:, 80:560] = 255  # the centre square survives the crop, the side bands do not
+    out = fit_image(img, (128, 128))
+    assert out.shape == (128, 128, 3) and out.dtype == np.uint8 and out.min() == 255

@@ -207,6 +207,15 @@ class HardwareEnv(gym.Env):
 
     # ------------------------------------------------------------------ devices
     def _read(self) -> Reading:
+        try:
+            return self._read_devices()
+        except Exception as e:
+            # a device that cannot be read is a fault: the others are brought to a safe stop before the error rises
+            self.safety.stop("fault", f"reading the devices failed: {e}")
+            self._stop_devices()
+            raise
+
+    def _read_devices(self) -> Reading:
         with self._io:
             q = np.zeros(len(self.joint_names))
             force = np.zeros(len(self.joint_names))
@@ -232,8 +241,13 @@ class HardwareEnv(gym.Env):
         with self._io:
             if self.safety.stopped is not None:  # the watchdog stopped the robot since these targets were filtered
                 return sent
-            for d, idx in zip(self.devices.joints, self._driver_idx):
-                sent[idx] = d.send(targets[idx])
+            try:
+                for d, idx in zip(self.devices.joints, self._driver_idx):
+                    sent[idx] = d.send(targets[idx])
+            except Exception as e:
+                self.safety.stop("fault", f"sending to {type(d).__name__} failed: {e}")
+                self._stop_devices()
+                raise
             self._last_command = time.monotonic()
         return sent
 
@@ -256,9 +270,7 @@ class HardwareEnv(gym.Env):
             try:
                 if now - self._last_read > self.period / 2:
                     self._read()
-            except Exception as e:  # a device that no longer answers is a stop, not a crash of the watchdog
-                self.safety.stop("fault", f"reading the devices failed: {e}")
-                self._stop_devices()
+            except Exception:  # `_read` stopped the robot; the watchdog itself carries on
                 continue
             age = time.monotonic() - self._reading_stamp  # the oldest driver's
             late = time.monotonic() - self._last_command
