@@ -25,7 +25,7 @@ from agents.models import ChunkModel
 from agents.policy import Policy
 from agents.residual import load_residual
 from dexenvs.cli import Count, ExistingPath, NonNegative, UsageError, check_output, run_cli
-from dexenvs.executor import executor
+from dexenvs.executor import configure, executor
 from dexenvs.rates import format_rate, wilson_interval
 from dexenvs.results import atomic_write, provenance, save_json
 from dexenvs.tasks import get_task, task_of_env
@@ -139,6 +139,10 @@ class Args:
     overwrite: bool = False
     """replace an existing --out"""
     workers: Count = 2
+    ray: bool = False
+    """play the episodes on a local Ray instead of this machine's process pool"""
+    ray_address: str | None = None
+    """join the Ray cluster at host:port instead"""
     ddim_steps: Count | None = None
     sampler: Literal["ddim", "ddpm"] = "ddim"
     """diffusion sampling: DDIM in --ddim-steps steps, or the full 100-step DDPM chain (slower, smoother chunks)"""
@@ -179,6 +183,7 @@ def evaluate(model: ChunkModel | Path, env_id: str | None, split: str, seeds: in
 
 
 def main(args: Args) -> dict:
+    configure(args.ray, args.ray_address)
     cfg = read_checkpoint(args.ckpt)["config"]
     env_id = args.env or cfg["env_args"]["env_name"]
     task_of_env(env_id)  # an unknown env id fails here, naming the valid ones

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
+import os
 import pickle
 from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -121,11 +122,110 @@ class Executor:
             self._pool = None
 
 
+class _RayWorker:
+    """One Ray actor: a worker process's `_call`, its setup kept in the actor."""
+
+    def __init__(self):
+        torch.set_num_threads(1)
+        self.key, self.state = None, None
+
+    def run(self, tasks: list[str], key: str, setup: Callable, setup_args: tuple, fn: Callable, job) -> Any:
+        if self.key != key:
+            import_tasks(tasks)
+            if self.state is not None:
+                _close(self.state)
+            self.state, self.key = setup(*setup_args), key
+        return fn(self.state, job)
+
+
+class RayExecutor(Executor):
+    """`Executor.map` on Ray actors (one CPU each). A dead actor is restarted and its unfinished jobs are retried on it
+    (jobs are pure functions of their arguments, so a retry returns what the first try would have)."""
+
+    def __init__(self, workers: int = 2, address: str | None = None, in_flight: int = 2):
+        super().__init__(workers, in_flight)
+        import ray
+
+        if not ray.is_initialized():
+            # workers import what this process imports: the repository and the current directory go on their path
+            path = os.pathsep.join(dict.fromkeys([os.getcwd(), str(Path(__file__).resolve().parents[1])] +
+                                                 [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                     configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+        self.ray = ray
+        self._actors: list | None = None
+
+    def _actors_now(self) -> list:
+        if self._actors is None:
+            cls = self.ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(_RayWorker)
+            self._actors = [cls.remote() for _ in range(self.workers)]
+        return self._actors
+
+    def map(self, setup: Callable, setup_args: tuple, fn: Callable, jobs: Iterable) -> Iterator:
+        key = hashlib.sha1(pickle.dumps((setup, setup_args, _file_versions(setup_args)))).hexdigest()
+        tasks = task_modules()
+        actors = self._actors_now()
+        pending: dict = {}  # object ref -> job number
+        ready: dict = {}
+        submitted = want = 0
+        jobs = iter(jobs)
+
+        def fill():
+            nonlocal submitted
+            for job in jobs:
+                actor = actors[submitted % len(actors)]
+                pending[actor.run.remote(tasks, key, setup, setup_args, fn, job)] = submitted
+                submitted += 1
+                if len(pending) >= self.in_flight * self.workers:
+                    break
+        try:
+            fill()
+            while pending:
+                done, _ = self.ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    ready[pending.pop(ref)] = self.ray.get(ref)
+                while want in ready:
+                    yield ready.pop(want)
+                    want += 1
+                fill()
+        finally:
+            for ref in pending:
+                self.ray.cancel(ref)
+
+    def shutdown(self) -> None:
+        for a in self._actors or []:
+            self.ray.kill(a)
+        self._actors = None
+
+
 _SHARED: dict[int, Executor] = {}
+_RAY: dict[str, Any] = {}
+
+
+def use_ray(address: str | None = None) -> None:
+    """From now on `executor()` hands out Ray executors: on a local Ray started here (`address` None) or on the cluster
+    at `address` ("host:port", as `ray start --head` prints)."""
+    for ex in _SHARED.values():
+        ex.shutdown()
+    _SHARED.clear()
+    _RAY["address"] = address
+
+
+def use_local() -> None:
+    for ex in _SHARED.values():
+        ex.shutdown()
+    _SHARED.clear()
+    _RAY.clear()
 
 
 def executor(workers: int) -> Executor:
     """The process's executor with `workers` workers, shared by every caller, so its processes are started once."""
     if workers not in _SHARED:
-        _SHARED[workers] = Executor(workers)
+        _SHARED[workers] = RayExecutor(workers, _RAY["address"]) if _RAY else Executor(workers)
     return _SHARED[workers]
+
+
+def configure(ray: bool = False, ray_address: str | None = None) -> None:
+    """What a command's `--ray` / `--ray-address` ask for."""
+    if ray or ray_address:
+        use_ray(ray_address)

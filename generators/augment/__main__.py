@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from dexenvs.cli import Count, NonNegative, UsageError, check_output, run_cli
+from dexenvs.executor import configure
 from dexenvs.tasks import TaskName
 from generators.augment.generate import AugmentConfig, generate
 
@@ -23,6 +24,10 @@ class Args(AugmentConfig):
     out: Path | None = None
     """default: demos/<task>/aep.hdf5"""
     workers: Count = 2
+    ray: bool = False
+    """run the attempts on a local Ray instead of this machine's process pool"""
+    ray_address: str | None = None
+    """join the Ray cluster at host:port instead"""
     seed: NonNegative = 0
     resume: bool = False
     """continue an interrupted --out"""
@@ -44,6 +49,7 @@ class Args(AugmentConfig):
 
 
 def main(args: Args) -> dict:
+    configure(args.ray, args.ray_address)
     cfg = AugmentConfig(**{f.name: getattr(args, f.name) for f in fields(AugmentConfig)})
     source, out = args.paths()
     return generate(args.task, source, out, args.num, cfg, args.demo, args.workers, args.seed, args.resume,

@@ -73,6 +73,10 @@ class FlywheelConfig:
     out: Path | None = None
     """default runs/flywheel/<task>[_<variant>][_<what differs from the preset>][_quick]"""
     workers: Count = 2
+    ray: bool = False
+    """run rollouts, A_EP and evaluation on a local Ray instead of this machine's process pool"""
+    ray_address: str | None = None
+    """join the Ray cluster at host:port (as `ray start --head` prints) instead"""
     device: str = "auto"
     """where the base policy trains (auto: CUDA when there is one); the simulator, the residual and evaluation stay on
     the CPU"""
@@ -93,7 +97,7 @@ QUICK_EVAL = EvalConfig(seeds=2, episodes=2, t_oep_rounds=1)
 QUICK_ALGO = "bc"
 
 # what the run's directory and state do not depend on
-RUNTIME = ("out", "workers", "device", "restart", "progress")
+RUNTIME = ("out", "workers", "ray", "ray_address", "device", "restart", "progress")
 
 
 def per_iter(values: tuple[int, ...], i: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dexenvs.executor import configure
 from dexenvs.results import provenance, to_jsonable
 from generators.flywheel.config import RUNTIME, FlywheelConfig, resolve, run_name
 from generators.flywheel.report import write_report
@@ -28,6 +29,7 @@ class Iteration:
 
 def run_flywheel(cfg: FlywheelConfig) -> dict:
     """Runs (or resumes) a flywheel and writes its report; returns the report."""
+    configure(cfg.ray, cfg.ray_address)
     cfg = resolve(cfg)
     out = cfg.out or Path("runs/flywheel") / run_name(cfg)
     settings = {k: v for k, v in to_jsonable(cfg).items() if k not in RUNTIME}
