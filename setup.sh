@@ -63,4 +63,18 @@ else
     say "ERROR: SAPIEN still finds no render device after installing lavapipe"; exit 1
   fi
 fi
+# The leaderboard page is checked in a real headless browser (tests/test_leaderboard.py).
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then
+  say "a headless browser is installed"
+else
+  . /etc/os-release
+  if [ "${ID:-}" = "debian" ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    say "installed chromium $(dpkg-query -W -f='${Version}' chromium) for the leaderboard page's test"
+  else
+    say "no headless browser: install chromium to run the leaderboard page's test"
+  fi
+fi
 say "ready: activate with 'source $VENV/bin/activate'"

@@ -159,6 +159,13 @@ BAD = [
     ("agents.deploy", EVAL + ["--safety.max-step-rad", "0"], "--safety.max-step-rad 0"),
     ("benchmarks.hardware", ["--adversarial-steps", "0"], "--adversarial-steps 0"),
     ("benchmarks.hardware", ["--ckpt", "missing.pt"], "--ckpt missing.pt"),
+    ("benchmarks.leaderboard.run", ["--agent", "missing.pt"], "--agent missing.pt"),
+    ("benchmarks.leaderboard.run", ["--agent", "expert", "--tasks", "fly"], "--tasks fly"),
+    ("benchmarks.leaderboard.run", ["--agent", "expert", "--seeds", "0"], "--seeds 0"),
+    ("benchmarks.leaderboard.run", ["--agent", "expert", "--episodes", "30"], "--episodes 30"),
+    ("benchmarks.leaderboard.run", ["--agent", "nomodule:make"], "--agent nomodule:make"),
+    ("benchmarks.leaderboard.page", ["--scenarios", "missing.json"], "--scenarios missing.json"),
+    ("agents.evaluate", EVAL + ["--workers", "0"], "--workers 0"),
 ]
 COMMANDS = sorted({c for c, _, _ in BAD})
 
