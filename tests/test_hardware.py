@@ -296,3 +296,39 @@ def test_camera_images_are_cropped_and_resized_to_the_sim_camera():
     img[:, 80:560] = 255  # the centre square survives the crop, the side bands do not
     out = fit_image(img, (128, 128))
     assert out.shape == (128, 128, 3) and out.dtype == np.uint8 and out.min() == 255
+
+
+@pytest.mark.parametrize("hardware", ["inspire-serial", "inspire-modbus"])
+def test_the_inspire_hand_over_its_protocols_runs_the_task_and_its_faults_stop_it(hardware):
+    from dexenvs.hardware.drivers import DeviceError
+    from dexenvs.hardware.setups import InspireLink, make_setup
+
+    setup = make_setup(hardware, ENV, link=InspireLink(emulate=True))
+    emu = setup.closers[0]
+    env = HardwareEnv(ENV, setup.devices, reset_hook=setup.reset_hook)
+    try:
+        obs, _ = env.reset(seed=0)
+        # hold the wrist where it starts (palm down, fingers along +x) and close the fingers
+        a = np.concatenate([obs["extra"]["wrist_pose"][:3], [0, 1, 0, 1, 0, 0], [-1.3, 0, -0.6, -0.6, -0.6, -0.6]])
+        a = a.astype(np.float32)
+        for _ in range(6):
+            _, _, _, trunc, info = env.step(a)
+        assert not info["safety"]["stopped"]
+        # the targets reached the hand's ANGLE_SET registers in its channel order, within the step limit per period
+        # (pinky, ring, middle, index, thumb bend, thumb rotation; 1000 = open): the fingers at -0.6 of -1.34 rad, the
+        # thumb bend open, the thumb rotation 6 x 0.1 rad of the way to -1.3 (the step limit)
+        angle_set = emu.model.register("ANGLE_SET")
+        expect = [1000 * (1 - 0.6 / 1.34)] * 4 + [1000, 1000 * (1 - 0.6 / 1.309)]
+        assert np.allclose(angle_set, expect, atol=2), angle_set
+        # an over-current on the index finger (register channel 3) stops the robot at the next step
+        emu.model.inject_fault(3, 1 << 2)
+        _, _, _, trunc, info = env.step(a)
+        assert trunc and info["safety"]["stopped"].startswith("fault") and "over-current" in info["safety"]["stopped"]
+        # a hand that stops answering: a clear error, and the arm is held
+        emu.model.silent = True
+        with pytest.raises(DeviceError, match="Inspire hand"):
+            env.clear_stop()
+    finally:
+        emu.model.silent = False
+        env.close()
+        setup.close()

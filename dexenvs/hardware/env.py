@@ -208,12 +208,16 @@ class HardwareEnv(gym.Env):
     # ------------------------------------------------------------------ devices
     def _read(self) -> Reading:
         try:
-            return self._read_devices()
+            r = self._read_devices()
         except Exception as e:
             # a device that cannot be read is a fault: the others are brought to a safe stop before the error rises
             self.safety.stop("fault", f"reading the devices failed: {e}")
             self._stop_devices()
             raise
+        if r.faults and self.safety.stopped is None:  # a fault the device reports stops the robot at once
+            self.safety.stop("fault", "; ".join(r.faults))
+            self._stop_devices()
+        return r
 
     def _read_devices(self) -> Reading:
         with self._io:
