@@ -383,10 +383,11 @@ class HardwareEnv(gym.Env):
 
     def step(self, action):
         a = self.safety.check_action(action, self.action_space)  # raises before anything is sent
-        r = self._read() if self._prev is None else self._prev
+        # the controller acts on the state as it is now, not as it was before the policy thought (Sim2RealEnv too)
+        r = self._read()
         events = []
         if self.safety.stopped is None:
-            self._sync(r, None)
+            self._sync(r, self._prev)
             targets = self._controller_targets(a)
             safe, events = self.safety.filter(targets, r.qpos, r.stamp, r.force, r.faults)
             if safe is None:
