@@ -102,6 +102,8 @@ def deploy(args: Args) -> dict:
     if args.residual:
         policy = load_residual(args.residual, base=policy)
     spec = get_task(args.task)
+    # the first act traces the network (hundreds of ms): done here, not as a late first command to the robot
+    policy.act(env.observation_space.sample())
     rec = Recorder(env, base=env.twin)
     results = []
     try:
