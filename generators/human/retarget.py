@@ -32,10 +32,16 @@ class RobotHand:
     """the robot's fingertip link per human finger (thumb, index, middle, ring, little); None: the robot has none"""
     joints: tuple[str, ...]
     """the finger joints, in the order of the robot's finger action"""
+    wrist_link: str = ""
+    """the link whose frame is the hand's wrist frame (the root link if empty)"""
     fixed: tuple[str, ...] = ()
     """joints the retargeting holds at zero (the Inspire hand's wrist pitch and yaw)"""
     human_to_robot: tuple[tuple[float, ...], ...] = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
-    """rotation taking human-wrist-frame coordinates to the robot base frame's"""
+    """rotation taking human-wrist-frame coordinates to the robot wrist frame's"""
+    size: float = 1.0
+    """the robot hand's size over a human hand's: human fingertips are scaled by it (times the user's `scale`)"""
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """where the human wrist sits in the robot's wrist frame once scaled (the Allegro's base is at its knuckles)"""
 
 
 HANDS = {
@@ -44,13 +50,16 @@ HANDS = {
         tips=tuple(f"right_hand_{f}_tip" for f in ("thumb", "index", "middle", "ring", "pinky")),
         joints=("right_hand_thumb_CMC_yaw_joint", "right_hand_thumb_CMC_pitch_joint", "right_hand_index_MCP_joint",
                 "right_hand_middle_MCP_joint", "right_hand_ring_MCP_joint", "right_hand_pinky_MCP_joint"),
+        wrist_link="right_hand_hand_base_link",  # what the floating hand's pd_wrist_pose places
         fixed=("right_hand_wrist_pitch_joint", "right_hand_wrist_yaw_joint")),
     # Allegro base frame: fingers +z, palm normal +x, thumb side +y; it has no little finger
     "allegro_right": RobotHand(
         "allegro_right", "assets/robots/allegro/allegro_hand_right.urdf",
         tips=("link_15.0_tip", "link_3.0_tip", "link_7.0_tip", "link_11.0_tip", None),
         joints=tuple(f"joint_{i}.0" for i in range(16)),
-        human_to_robot=((0, 0, 1), (1, 0, 0), (0, 1, 0))),
+        human_to_robot=((0, 0, 1), (1, 0, 0), (0, 1, 0)),
+        # fingers about 1.45 times a human's; its base link sits at the knuckle line, not the wrist
+        size=1.45, offset=(0.0, 0.0, -0.13)),
 }
 
 
@@ -98,7 +107,8 @@ class Retargeter:
         if hand not in HANDS:
             raise ValueError(f"unknown hand {hand!r}; valid: {list(HANDS)}")
         self.hand = HANDS[hand]
-        self.scale = float(scale)
+        self.scale = float(scale) * self.hand.size
+        self._offset = np.asarray(self.hand.offset, dtype=np.float64)
         self.used = [i for i, t in enumerate(self.hand.tips) if t is not None]
         tips = [self.hand.tips[i] for i in self.used]
         cfg = RetargetingConfig(type="position", urdf_path=str(folded_urdf(self.hand)), target_link_names=tips,
@@ -109,13 +119,18 @@ class Retargeter:
         # frame-to-frame smoothness comes from the warm start; the optimizer's own pull toward the last solution
         # (its default) leaves centimetres of error where the hand moves fast
         opt.norm_delta = 1e-6
-        opt.opt.set_ftol_abs(1e-9)
+        opt.opt.set_ftol_abs(1e-7)  # tighter costs time for no fingertip accuracy (benchmarks.retarget)
         self._robot = opt.robot
         self._tip_idx = [self._robot.get_link_index(t) for t in tips]
         self._fixed = np.zeros(len(opt.idx_pin2fixed))
         names = list(opt.target_joint_names)
         self._order = np.array([names.index(j) for j in self.hand.joints])
         self.R = np.asarray(self.hand.human_to_robot, dtype=np.float64)
+        # the URDF's root may sit below the wrist (the Inspire hand's wrist joints): targets go through the wrist link
+        self._wrist = np.eye(4)
+        if self.hand.wrist_link:
+            self._robot.compute_forward_kinematics(np.zeros(self._robot.dof))
+            self._wrist = self._robot.get_link_pose(self._robot.get_link_index(self.hand.wrist_link))
         self.latencies: list[float] = []
         self._start = self._seq.last_qpos.copy()
 
@@ -130,7 +145,7 @@ class Retargeter:
     def fingers(self, tips_wrist: np.ndarray) -> np.ndarray:
         """Finger joint targets (action order) whose fingertips reach `tips_wrist` (5, 3): the human fingertips in the
         human wrist frame, metres."""
-        target = (self.R @ (self.scale * np.asarray(tips_wrist, dtype=np.float64)).T).T[self.used]
+        target = self._to_root(self._target(tips_wrist))
         t0 = time.perf_counter()
         full = self._seq.retarget(target, fixed_qpos=self._fixed)
         self.latencies.append(time.perf_counter() - t0)
@@ -139,8 +154,23 @@ class Retargeter:
         lim = self.joint_limits  # the optimizer's bounds hold up to its float32 round-off
         return np.clip(q, lim[:, 0], lim[:, 1])
 
+    def _target(self, tips_wrist: np.ndarray) -> np.ndarray:
+        """Human fingertips (wrist frame) -> where the robot's fingertips should be (its wrist frame), used fingers."""
+        return ((self.R @ (self.scale * np.asarray(tips_wrist, dtype=np.float64)).T).T + self._offset)[self.used]
+
+    def human_from_robot(self, tips_robot: np.ndarray) -> np.ndarray:
+        """The inverse of the target map: robot fingertips (wrist frame, used fingers) -> human fingertips (5, 3), the
+        unused ones zero. For checks against the robot's own kinematics."""
+        out = np.zeros((5, 3))
+        out[self.used] = (self.R.T @ (np.asarray(tips_robot) - self._offset).T).T / self.scale
+        return out
+
+    def _to_root(self, p: np.ndarray) -> np.ndarray:
+        return p @ self._wrist[:3, :3].T + self._wrist[:3, 3]
+
     def fingertips(self, q: np.ndarray) -> np.ndarray:
-        """The robot's fingertips (k, 3) in its base frame at finger joints `q` (action order), mimic joints following."""
+        """The robot's fingertips (k, 3) in its wrist frame at finger joints `q` (action order), mimic joints
+        following."""
         opt = self._seq.optimizer
         full = np.zeros(self._robot.dof)
         target = np.zeros(len(opt.target_joint_names))
@@ -150,12 +180,12 @@ class Retargeter:
         if opt.adaptor is not None:
             full = opt.adaptor.forward_qpos(full)
         self._robot.compute_forward_kinematics(full)
-        return np.stack([self._robot.get_link_pose(i)[:3, 3] for i in self._tip_idx])
+        root = np.stack([self._robot.get_link_pose(i)[:3, 3] for i in self._tip_idx])
+        return (root - self._wrist[:3, 3]) @ self._wrist[:3, :3]
 
     def error(self, tips_wrist: np.ndarray, q: np.ndarray) -> np.ndarray:
         """(k,) distance (m) between the robot's fingertips at `q` and the scaled human fingertips."""
-        target = (self.R @ (self.scale * np.asarray(tips_wrist)).T).T[self.used]
-        return np.linalg.norm(self.fingertips(q) - target, axis=1)
+        return np.linalg.norm(self.fingertips(q) - self._target(tips_wrist), axis=1)
 
     def wrist(self, human_wrist: np.ndarray) -> np.ndarray:
         """The robot base's world pose (4, 4) for a human wrist pose (4, 4): same origin, axes turned."""
