@@ -57,6 +57,39 @@ def _file_versions(args: tuple) -> list:
     return out
 
 
+def _first_done(futures: list) -> list:
+    return list(wait(futures, return_when=FIRST_COMPLETED)[0])
+
+
+def in_order(submit: Callable, first_done: Callable, result: Callable, cancel: Callable, jobs: Iterator,
+             in_flight: int) -> Iterator:
+    """Keeps `in_flight` jobs submitted (`submit(n, job)` returns a handle), yields their results in job order as they
+    finish, and cancels what has not started when the caller leaves early or a job fails."""
+    pending: dict = {}  # handle -> job number
+    ready: dict = {}
+    submitted = want = 0
+
+    def fill():
+        nonlocal submitted
+        for job in jobs:
+            pending[submit(submitted, job)] = submitted
+            submitted += 1
+            if len(pending) >= in_flight:
+                break
+    try:
+        fill()
+        while pending:
+            for h in first_done(list(pending)):
+                ready[pending.pop(h)] = result(h)
+            while want in ready:
+                yield ready.pop(want)
+                want += 1
+            fill()
+    finally:
+        for h in pending:
+            cancel(h)
+
+
 class Executor:
     """Runs jobs on `workers` spawned processes (SAPIEN and torch do not survive fork), or in this process for 1."""
 
@@ -88,33 +121,12 @@ class Executor:
 
     def _ordered(self, call, jobs) -> Iterator:
         pool = self._pool_now()
-        pending: dict = {}  # future -> job number
-        ready: dict = {}
-        submitted = want = 0
-
-        def fill():
-            nonlocal submitted
-            for job in jobs:
-                pending[pool.submit(*call(job))] = submitted
-                submitted += 1
-                if len(pending) >= self.in_flight * self.workers:
-                    break
         try:
-            fill()
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    ready[pending.pop(fut)] = fut.result()
-                while want in ready:
-                    yield ready.pop(want)
-                    want += 1
-                fill()
+            yield from in_order(lambda n, job: pool.submit(*call(job)), _first_done, lambda fut: fut.result(),
+                                lambda fut: fut.cancel(), jobs, self.in_flight * self.workers)
         except BrokenProcessPool:  # a worker died (killed, out of memory): the next map starts a fresh pool
             self.shutdown()
             raise
-        finally:  # the caller left early (or a job failed): drop what has not started
-            for fut in pending:
-                fut.cancel()
 
     def shutdown(self) -> None:
         if self._pool is not None:
@@ -165,32 +177,9 @@ class RayExecutor(Executor):
         key = hashlib.sha1(pickle.dumps((setup, setup_args, _file_versions(setup_args)))).hexdigest()
         tasks = task_modules()
         actors = self._actors_now()
-        pending: dict = {}  # object ref -> job number
-        ready: dict = {}
-        submitted = want = 0
-        jobs = iter(jobs)
-
-        def fill():
-            nonlocal submitted
-            for job in jobs:
-                actor = actors[submitted % len(actors)]
-                pending[actor.run.remote(tasks, key, setup, setup_args, fn, job)] = submitted
-                submitted += 1
-                if len(pending) >= self.in_flight * self.workers:
-                    break
-        try:
-            fill()
-            while pending:
-                done, _ = self.ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    ready[pending.pop(ref)] = self.ray.get(ref)
-                while want in ready:
-                    yield ready.pop(want)
-                    want += 1
-                fill()
-        finally:
-            for ref in pending:
-                self.ray.cancel(ref)
+        yield from in_order(lambda n, job: actors[n % len(actors)].run.remote(tasks, key, setup, setup_args, fn, job),
+                            lambda refs: self.ray.wait(refs, num_returns=1)[0], self.ray.get, self.ray.cancel,
+                            iter(jobs), self.in_flight * self.workers)
 
     def shutdown(self) -> None:
         for a in self._actors or []:
