@@ -6,7 +6,9 @@
 
 It keeps the last `obs_horizon` observations and a queue of planned actions per env: a new chunk is predicted when an
 env's queue is empty, and its first `action_steps` actions are executed one per call. Sampling noise comes from the
-policy's own generator, so a policy reset with the same seed acts identically. Batch-1 diffusion sampling runs the U-Net
+policy's own generator, so a policy reset with the same seed acts identically. A policy trained in the
+embodiment-agnostic representation (`agents.embodiment`, co-training on human data) reads and acts through its
+`RelativeFrontend`: the env's observations and actions stay the ones every other policy uses. Batch-1 diffusion sampling runs the U-Net
 as a TorchScript trace (optimized for inference): about half the eager latency on this CPU.
 """
 
@@ -16,6 +18,7 @@ import warnings
 
 import torch
 
+from agents.embodiment import RAW_KEYS, REPRESENTATION, RelativeFrontend
 from agents.models import ChunkModel
 from dexenvs.trajectory import flatten_obs
 
@@ -32,12 +35,16 @@ class Policy:
         self.ddim_steps, self.sampler, self.jit = ddim_steps, sampler, jit
         self.device = next(model.parameters()).device
         self._traced: dict[int, torch.jit.ScriptModule] = {}
+        self.frontend = RelativeFrontend() if self.cfg.get("representation") == REPRESENTATION else None
+        self.obs_keys = list(RAW_KEYS) if self.frontend else self.model.obs_keys
         self.reset(seed)
 
     def reset(self, seed: int | None = None, env_idx=None) -> None:
         """Forget history and planned actions (of all envs, or of `env_idx`); reseed the sampler if `seed` is given."""
         if seed is not None:
             self.generator = torch.Generator(self.device).manual_seed(int(seed))
+        if self.frontend is not None:
+            self.frontend.reset(env_idx)
         if env_idx is None:
             self.history, self.queue, self.pos = None, None, None
         elif self.pos is not None:
@@ -50,12 +57,12 @@ class Policy:
         if not isinstance(obs, dict):
             raise TypeError("the policy needs dict observations: make the env with obs_mode='state_dict' (state "
                             "policies) or 'rgb' (image policies)")
-        missing = [k for k in self.model.obs_keys if k not in obs]
+        missing = [k for k in self.obs_keys if k not in obs]
         if missing:
-            raise KeyError(f"observation keys {missing} missing; the policy uses {self.model.obs_keys}, got {sorted(obs)}")
+            raise KeyError(f"observation keys {missing} missing; the policy uses {self.obs_keys}, got {sorted(obs)}")
         out = {}
         self._unbatched = False
-        for k in self.model.obs_keys:
+        for k in self.obs_keys:
             v = obs[k]
             v = torch.as_tensor(v, device=self.device)
             if v.ndim <= (3 if k in self.cfg["images"] else 1):  # one env's obs (gym.make's single-env API)
@@ -66,7 +73,11 @@ class Policy:
     def act(self, obs):
         """One action per env: (B, action_dim) torch for batched obs, (action_dim,) numpy for one env's numpy obs
         (what `gym.make(...)`'s single-env API takes)."""
-        action = self._act(self._flat(obs))
+        flat = self._flat(obs)
+        if self.frontend is None:
+            action = self._act(flat)
+        else:
+            action = self.frontend.command(self._act(self.frontend.observe(flat)))
         return action[0].cpu().numpy() if self._unbatched else action
 
     def _act(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:

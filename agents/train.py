@@ -1,7 +1,7 @@
 """Train a diffusion policy or the BC baseline on a dexsuite dataset:
 
     python -m agents.train --algo diffusion --dataset demos/grasp/aep.hdf5 [--obs state|rgb|rgb+state] --out runs/X
-        [--steps 20000] [--minutes 30] [--resume]
+        [--steps 20000] [--minutes 30] [--resume] [--human runs/human_inspire.hdf5 --human-ratio 2]
 
 Read top to bottom: pick observation keys, build windows (obs history, action chunk) from the train mask, build the
 model with the dataset's statistics inside, then AdamW + cosine schedule with warm-up + EMA (diffusion_policy's
@@ -9,6 +9,12 @@ recipe). Every `--ckpt-every` steps `checkpoint.pt` is rewritten atomically (`--
 `--steps` than it was trained to gets its own warm-up and cosine over the added steps); every
 `--eval-every` steps the EMA policy runs `--eval-episodes` episodes in the sim. `metrics.jsonl` logs loss, validation
 loss and success; `loss.png` plots them.
+
+With `--human` (a human dataset retargeted to the robot by `python -m generators.human.to_robot`), training is
+DexWild's co-training: both datasets in the embodiment-agnostic representation (`agents.embodiment`; the robot dataset
+is converted into `<out>/robot_relative.hdf5`), each normalized by its own statistics, and every batch holding
+`--human-ratio` human windows per robot window. The policy acts through the representation's frontend, so it evaluates
+and deploys like any other.
 """
 
 from __future__ import annotations
@@ -28,12 +34,13 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from agents.checkpoint import read_checkpoint, save_checkpoint
+from agents.embodiment import REPRESENTATION, relative_dataset
 from agents.evaluate import evaluate
 from agents.models import build_model
 from agents.windows import DemoWindows
 from dexenvs.cli import AtLeast, Count, DexError, ExistingPath, NonNegative, Positive, UsageError, run_cli, validate
 from dexenvs.results import append_jsonl, atomic_write, read_jsonl, save_text
-from dexenvs.trajectory import demo_names, open_dataset
+from dexenvs.trajectory import demo_names, env_args as dataset_env_args, open_dataset
 
 PROPRIO = ("agent_qpos", "agent_qvel", "extra_wrist_pose", "extra_fingertip_pos")  # what the robot knows of itself
 
@@ -87,6 +94,11 @@ class Args(TrainConfig):
     ckpt_every: Count = 500
     seed: NonNegative = 0
     resume: bool = False
+    human: ExistingPath | None = None
+    """a human dataset retargeted to this robot (python -m generators.human.to_robot) to co-train with"""
+    human_ratio: Annotated[float, AtLeast(0)] = 2.0
+    """human windows per robot window in every batch (DexWild's best: 2, i.e. 1:2); 0 trains on the robot data alone,
+    in the same representation"""
     progress: bool = True
     device: str = "auto"
     """torch device for training ("cuda", "cuda:1", "cpu"); auto: CUDA when there is one. Checkpoints load on any."""
@@ -96,6 +108,19 @@ class Args(TrainConfig):
         if (self.out / "checkpoint.pt").exists() and not self.resume:
             raise UsageError("out", self.out, "holds a checkpoint; pass --resume to continue it, or choose another")
         resolve_device(self.device)
+        if self.human is not None:
+            check_human(self.human, self.dataset)
+
+
+def check_human(human: Path, dataset: Path) -> None:
+    """Refuses a human dataset that is not in the representation, or made for another env or robot."""
+    h, r = dataset_env_args(human), dataset_env_args(dataset)
+    if h.get("representation") != REPRESENTATION or h.get("embodiment") != "human":
+        raise UsageError("human", human, "is not a retargeted human dataset; make one with python -m "
+                                         "generators.human.to_robot")
+    for key in ("env_name", "robot"):
+        if h.get(key) != r.get(key):
+            raise UsageError("human", human, f"was retargeted for {key} {h.get(key)!r}; {dataset} has {r.get(key)!r}")
 
 
 def select_keys(path: Path, obs: str) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -158,6 +183,32 @@ def batches(ds, batch_size: int, generator: torch.Generator):
             b = ds.batch(perm[k : k + bs])
             yield dict(obs={key: torch.from_numpy(v) for key, v in b["obs"].items()},
                        actions=torch.from_numpy(b["actions"]))
+
+
+def mixed_batches(robot: DemoWindows, human: DemoWindows, batch_size: int, ratio: float,
+                  generator: torch.Generator):
+    """Endless co-training batches: `ratio` human windows per robot window in every batch (rounded; at least one
+    robot window), the human ones moved into the robot's normalization range key by key (each embodiment normalized
+    by its own statistics, DexWild's per-embodiment normalization). `embodiment` marks the human rows."""
+    n_human = min(batch_size - 1, round(batch_size * ratio / (1 + ratio)))
+    robot_batches = batches(robot, batch_size - n_human, generator)
+    human_batches = batches(human, n_human, generator) if n_human else None
+
+    def into_robot_range(key: str, x: torch.Tensor) -> torch.Tensor:
+        h, r = human.stats[key], robot.stats[key]
+        span = lambda s: torch.as_tensor(np.maximum(s["max"] - s["min"], 1e-6), dtype=x.dtype)  # noqa: E731
+        lo = lambda s: torch.as_tensor(s["min"], dtype=x.dtype)  # noqa: E731
+        return (x - lo(h)) / span(h) * span(r) + lo(r)
+
+    while True:
+        b = next(robot_batches)
+        if human_batches is None:
+            yield dict(b, human=torch.zeros(len(b["actions"]), dtype=torch.bool))
+            continue
+        hb = next(human_batches)
+        yield dict(obs={k: torch.cat([b["obs"][k], into_robot_range(k, hb["obs"][k])]) for k in b["obs"]},
+                   actions=torch.cat([b["actions"], into_robot_range("actions", hb["actions"])]),
+                   human=torch.arange(batch_size) >= batch_size - n_human)
 
 
 def ema_copy(model, ema: EMAModel):
@@ -246,10 +297,11 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int = 6000, minutes: float | None = None,
           seed: int = 0, device: str = "auto", resume: bool = False, progress: bool = True, eval_every: int = 0,
-          eval_episodes: int = 10, ckpt_every: int = 500) -> dict:
+          eval_episodes: int = 10, ckpt_every: int = 500, human: Path | None = None, human_ratio: float = 2.0) -> dict:
     """Trains a policy on `dataset` into `out` (checkpoint.pt, metrics.jsonl, loss.png) for `steps` steps (or
     `minutes`); with `resume`, from the checkpoint there. Every `eval_every` steps the EMA policy plays
-    `eval_episodes` episodes. Returns the run's summary (steps, seconds, losses, samples/s)."""
+    `eval_episodes` episodes. With `human`, co-trains on it at `human_ratio` human windows per robot window (module
+    doc). Returns the run's summary (steps, seconds, losses, samples/s)."""
     validate(cfg)
     device = resolve_device(device)
     if cfg.precision == "bf16" and not native_bf16(device):
@@ -259,6 +311,16 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
     if ckpt_path.exists() and not resume:
         raise UsageError("out", out, "holds a checkpoint; pass --resume to continue it, or choose another")
     torch.manual_seed(seed)
+    source = dataset
+    if human is not None:
+        check_human(human, dataset)
+        if cfg.obs != "state":
+            raise UsageError("obs", cfg.obs, "co-training (--human) reads state: the representation has no images")
+        if dataset_env_args(dataset).get("representation") != REPRESENTATION:
+            dataset = out / "robot_relative.hdf5"
+            if not dataset.exists():  # a resumed run converted it already
+                out.mkdir(parents=True, exist_ok=True)
+                relative_dataset(source, dataset)
     low, images = select_keys(dataset, cfg.obs)
     keys = sorted(low) + sorted(images)
     ds = DemoWindows(dataset, keys, cfg.obs_horizon, cfg.action_horizon, mask="train", normalize=False)
@@ -272,7 +334,12 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
         ds.obs_keys = [k for k in ds.obs_keys if k not in constant]
     valid = valid_windows(dataset, keys, cfg)
     model_cfg = config_of(cfg, dataset, ds, low, images, run=dict(
-        dataset=str(dataset), out=str(out), steps=steps, seed=seed, device=str(device)))
+        dataset=str(source), out=str(out), steps=steps, seed=seed, device=str(device)))
+    hds = None
+    if human is not None:
+        hds = DemoWindows(human, keys, cfg.obs_horizon, cfg.action_horizon, mask="train", normalize=False)
+        model_cfg.update(representation=REPRESENTATION, cotrain=dict(
+            human=str(human), human_ratio=human_ratio, human_demos=len(hds.names), robot_demos=len(ds.names)))
     ck = read_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
     if ck is not None and cfg.down_dims is None:  # the width it started with (an older default)
         model_cfg["down_dims"] = ck["config"]["down_dims"]
@@ -309,8 +376,10 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
     out.mkdir(parents=True, exist_ok=True)  # only now: every check that could refuse the run has passed
     save_text(out / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"[train] {cfg.algo} ({cfg.obs}: {keys}) on {len(ds.names)} demos / {len(ds)} windows, "
-          f"{n_params / 1e6:.2f}M parameters, on {device} ({cfg.precision}), from step {step}")
+    print(f"[train] {cfg.algo} ({cfg.obs}: {keys}) on {len(ds.names)} demos / {len(ds)} windows"
+          + (f" + {len(hds.names)} human demos / {len(hds)} windows at {human_ratio:g} human per robot window"
+             if hds is not None else "")
+          + f", {n_params / 1e6:.2f}M parameters, on {device} ({cfg.precision}), from step {step}")
 
     def save():
         save_checkpoint(ckpt_path, config=model_cfg, model=model.state_dict(), ema=ema.state_dict(),
@@ -322,7 +391,8 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
         metrics.append(m)
         append_jsonl(out / "metrics.jsonl", m)
 
-    data = batches(ds, cfg.batch_size, torch.Generator().manual_seed(seed + step))
+    gen = torch.Generator().manual_seed(seed + step)
+    data = batches(ds, cfg.batch_size, gen) if hds is None else mixed_batches(ds, hds, cfg.batch_size, human_ratio, gen)
     bar = tqdm(total=steps, initial=step, desc=f"train {cfg.algo}", disable=not progress)
     t_start = time.perf_counter() - trained_seconds
     model.train()
@@ -330,7 +400,7 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
         if minutes is not None and time.perf_counter() - t_start > 60 * minutes:
             print(f"[train] the {minutes}-minute budget ran out at step {step}")
             break
-        batch = to_device(next(data), device)
+        batch = to_device({k: v for k, v in next(data).items() if k != "human"}, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             loss = model.loss(batch["obs"], batch["actions"])
         opt.zero_grad(set_to_none=True)
@@ -366,7 +436,7 @@ def train(dataset: Path, out: Path, cfg: TrainConfig = TrainConfig(), steps: int
 def main(args: Args) -> dict:
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     return train(args.dataset, args.out, cfg, args.steps, args.minutes, args.seed, args.device, args.resume,
-                 args.progress, args.eval_every, args.eval_episodes, args.ckpt_every)
+                 args.progress, args.eval_every, args.eval_episodes, args.ckpt_every, args.human, args.human_ratio)
 
 
 if __name__ == "__main__":

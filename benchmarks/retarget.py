@@ -38,16 +38,6 @@ class Args(ResultArgs):
         return [self.out]
 
 
-def right_hand(ep) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """World wrist poses (N, 4, 4), fingertips (N, 5, 3) and a per-frame mask (wrist and all tips tracked)."""
-    from generators.human import layout
-
-    wrist = ep.transform(layout.wrist("right")).astype(np.float64)
-    tips = np.stack([ep.transform(layout.fingertip("right", f))[:, :3, 3] for f in layout.FINGERS], 1).astype(np.float64)
-    mask = ep.masks()[:, 6:].all(-1)  # the right hand's wrist and five tips
-    return wrist, tips, mask
-
-
 def latency_and_error(paths: list[Path], hand: str, scale: float) -> dict:
     from generators.human.reader import EgoDexEpisode
     from generators.human.retarget import Retargeter
@@ -55,7 +45,7 @@ def latency_and_error(paths: list[Path], hand: str, scale: float) -> dict:
     r = Retargeter(hand, scale=scale)
     errors = []
     for p in paths:
-        wrist, tips, mask = right_hand(EgoDexEpisode(p))
+        wrist, tips, mask = EgoDexEpisode(p).hand("right")
         r.reset()
         for t in np.flatnonzero(mask):
             local = (tips[t] - wrist[t, :3, 3]) @ wrist[t, :3, :3]
@@ -81,7 +71,7 @@ def replay(path: Path, scale: float) -> bool:
         scenario, seed = str(f.attrs["scenario"]), int(f.attrs["reset_seed"])
         xy_yaw = json.loads(f.attrs["object_pose"])
         hz = float(f.attrs["sim_hz"])
-    wrist, tips, mask = right_hand(ep)
+    wrist, tips, mask = ep.hand("right")
     env = gym.make("DexGrasp-v0").unwrapped
     env.scenario_poses = lambda env_idx: torch.tensor([xy_yaw] * len(env_idx), device=env.device)
     env.reset(seed=seed, options=dict(scenario=scenario))

@@ -9,6 +9,10 @@ An episode is `<task>/<i>.hdf5` with its egocentric video `<task>/<i>.mp4`, both
 - `camera/intrinsic`: (3, 3), constant over the episode;
 - file attributes `llm_description` (the language description) and `task`.
 
+Optional, beyond EgoDex (which tracks no objects): `transforms/object` (N, 4, 4), the manipulated object's world pose
+as an object tracker would give it, and the attribute `world_up`, the world's up axis (ARKit's, +y, when absent).
+Co-training a state policy on human data needs both (`generators.human.to_robot`).
+
 Frames: a joint's pose is expressed in the camera frame of step t as inv(T_camera[t]) @ T_joint[t]. The camera frame
 follows the pinhole convention the intrinsic applies to: x right, y down, z forward (u = fx x / z + cx), which is how
 EgoDex's camera-frame points are projected with its intrinsic.
@@ -23,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 
 FPS = 30
+OBJECT = "object"
+ARKIT_UP = (0.0, 1.0, 0.0)
 SIDES = ("left", "right")
 FINGERS = ("Thumb", "Index", "Middle", "Ring", "Little")
 FINGER_PARTS = ("Metacarpal", "Knuckle", "IntermediateBase", "IntermediateTip", "Tip")

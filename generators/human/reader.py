@@ -8,6 +8,8 @@ samples.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -133,6 +135,21 @@ class EgoDexEpisode:
     def camera(self) -> np.ndarray:
         return self.transform(layout.CAMERA)
 
+    def object_poses(self) -> np.ndarray | None:
+        """(N, 4, 4) world poses of the manipulated object, or None: EgoDex tracks no objects; a file from an object
+        tracker (or the stand-in) may carry `transforms/object`."""
+        with h5py.File(self.path, "r") as f:
+            if f"transforms/{layout.OBJECT}" not in f:
+                return None
+        return self.transform(layout.OBJECT)
+
+    @property
+    def up(self) -> np.ndarray:
+        """The world's up axis (3,): the file's `world_up`, else ARKit's +y (EgoDex's world frame)."""
+        with h5py.File(self.path, "r") as f:
+            up = f.attrs.get("world_up")
+        return np.asarray(json.loads(up) if up is not None else layout.ARKIT_UP, dtype=np.float64)
+
     def _world_hands(self) -> tuple[np.ndarray, np.ndarray]:
         """World wrist poses (N, 2, 4, 4) and fingertip positions (N, 2, 5, 3), left then right."""
         wrists = np.stack([self.transform(layout.wrist(s)) for s in layout.SIDES], 1)
@@ -154,6 +171,16 @@ class EgoDexEpisode:
         """(N, 12, 3) float32: both wrists and fingertips (layout.KEYPOINTS) in each step's camera frame."""
         a = self.actions().reshape(len(self), 2, 24)
         return np.concatenate([a[:, :, None, :3], a[:, :, 9:].reshape(len(self), 2, 5, 3)], 2).reshape(len(self), 12, 3)
+
+    def hand(self, side: str = "right") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One hand in the world: wrist poses (N, 4, 4), fingertips (N, 5, 3), and which frames track the wrist and
+        all five tips (N,) bool."""
+        if side not in layout.SIDES:
+            raise ValueError(f"unknown side {side!r}; valid: {list(layout.SIDES)}")
+        wrist = self.transform(layout.wrist(side))
+        tips = np.stack([self.transform(layout.fingertip(side, f))[:, :3, 3] for f in layout.FINGERS], 1)
+        k = layout.SIDES.index(side) * 6
+        return wrist, tips, self.masks()[:, k : k + 6].all(-1)
 
     def masks(self, threshold: float = 0.5) -> np.ndarray:
         """(N, 12) bool: which keypoints are usable (layout.keypoint_masks)."""

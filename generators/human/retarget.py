@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,9 @@ def folded_urdf(hand: RobotHand) -> Path:
     src = Path(mani_skill.__file__).parent / hand.urdf
     if not src.exists():
         raise FileNotFoundError(f"{src}: the mani_skill wheel has no such URDF")
-    out = _cache_dir() / f"{hand.name}.urdf"
+    # keyed by where the wheel is: the file holds absolute mesh paths into it, wrong for any other install
+    key = zlib.crc32(str(src.resolve()).encode())
+    out = _cache_dir() / f"{hand.name}.{key:08x}.urdf"
     if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
     tree = ET.parse(src)

@@ -45,12 +45,13 @@ class CaptureNoise:
     hand_loss: float = 0.2  # chance per episode that a used hand is lost for one span
     hand_loss_s: tuple[float, float] = (0.3, 1.0)
     confidence_jitter: float = 0.04
+    object_sigma: float = 0.003  # m, an object pose tracker's jitter
 
     def scaled(self, s: float) -> "CaptureNoise":
         return replace(self, wrist_sigma=self.wrist_sigma * s, finger_sigma=self.finger_sigma * s,
                        tip_sigma=self.tip_sigma * s, body_sigma=self.body_sigma * s,
                        occlusion_rate=self.occlusion_rate * s, hand_loss=min(1.0, self.hand_loss * s),
-                       confidence_jitter=self.confidence_jitter * s)
+                       confidence_jitter=self.confidence_jitter * s, object_sigma=self.object_sigma * s)
 
 
 BASE_CONFIDENCE = dict(wrist=0.95, finger=0.9, tip=0.8, body=0.9)

@@ -26,6 +26,8 @@ One episode:
    fingertips), fingertip occlusions (the distal finger joints' confidence drops to 0 and their positions freeze), an
    occasional loss of a whole hand (wrist confidence 0, the hand frozen), and confidence 0 for hand joints outside the
    camera's view;
+   the object's world pose goes to `transforms/object` with a tracker's jitter (EgoDex tracks no objects; co-training
+   a state policy needs them, `generators.human.to_robot`), and the world's up axis to the `world_up` attribute;
 6. with `--video`, the video: the sim rendered from the head camera at `VIDEO_SIZE` after every control step (its
    intrinsic EgoDex's scaled down), each 30 Hz frame the render nearest in time. Off by default: the CPU renderer costs
    several times the simulation, and pose-only consumers (trajectory prediction from keypoints, retargeting) do not
@@ -79,6 +81,8 @@ class SimPaths:
     object_pose: tuple[float, float, float] = (0.0, 0.0, 0.0)
     """where the object stood at reset (x, y, yaw): the scenario's pose, or the widened one that replaced it"""
     reset_seed: int = 0
+    obj_pos: np.ndarray | None = None  # (n, 3) world: the object, as an object tracker would follow it
+    obj_rot: np.ndarray | None = None  # (n, 3, 3)
 
 
 @dataclass
@@ -109,15 +113,20 @@ def human_episode(sim: SimPaths, noise: CaptureNoise, rng: np.random.Generator, 
         hands.update(hand_skeleton(wrist, tips, side))
     joints = upper_body(sim.head, {s: hands[layout.wrist(s)][:, :3, 3] for s in layout.SIDES}) | hands
     poses, conf = capture(joints, camera, used, noise, rng)
+    tracked = {}
+    if sim.obj_pos is not None:  # beyond EgoDex: what an object tracker adds (layout.OBJECT)
+        obj = pose(resample(sim.obj_pos, sim.hz, n), resample_rotations(sim.obj_rot, sim.hz, n))
+        obj[:, :3, 3] += rng.normal(0.0, noise.object_sigma, (n, 3))
+        tracked[layout.OBJECT] = obj.astype(np.float32)
     frames = None
     if sim.frames is not None:
         index = np.minimum(np.round(np.arange(n) * sim.hz / layout.FPS).astype(int), len(sim.frames) - 1)
         frames = sim.frames[index]
     attrs = dict(task=task, llm_description=sim.language, source=SOURCE, scenario=sim.scenario,
                  success=int(sim.success), sim_hz=float(sim.hz), wrist_frame=WRIST_FRAME, camera_frame=CAMERA_FRAME,
-                 object_pose=json.dumps(list(sim.object_pose)), reset_seed=sim.reset_seed)
+                 object_pose=json.dumps(list(sim.object_pose)), reset_seed=sim.reset_seed, world_up=json.dumps([0, 0, 1]))
     return StandinEpisode({layout.CAMERA: camera.astype(np.float32)} |
-                          {j: poses[j].astype(np.float32) for j in layout.JOINTS},
+                          {j: poses[j].astype(np.float32) for j in layout.JOINTS} | tracked,
                           {j: conf[j].astype(np.float32) for j in layout.JOINTS},
                           layout.DEFAULT_INTRINSIC.astype(np.float32), attrs, frames)
 
@@ -222,7 +231,7 @@ class _Worker:
         expert.reset()
         head = HeadPath.draw(rng, env.obj_center()[0].cpu().numpy().astype(np.float64))
         hands = range(len(env._hands))
-        rows, frames, success = [], [], False
+        rows, objects, frames, success = [], [], [], False
         for t in range(expert.horizon + 1):
             if t:
                 action, _ = expert.act()
@@ -231,6 +240,7 @@ class _Worker:
             states = [env.hand_state(k) for k in hands]
             rows.append([(s["wrist_pos"][0].cpu().numpy(), quat_to_matrix(s["wrist_quat"])[0].cpu().numpy(),
                           s["fingertips"][0].cpu().numpy()) for s in states])
+            objects.append((env.obj.pose.p[0].cpu().numpy(), quat_to_matrix(env.obj.pose.q)[0].cpu().numpy()))
             if self.cfg.video:
                 frames.append(self.film(head, t / env.control_freq))
             if t and bool(info["fail"][0]):
@@ -240,7 +250,9 @@ class _Worker:
         language = describe(spec.name, obj_lib.get_spec(scenario.object_id).category, sides,
                             getattr(env, "giver_side", None))
         return SimPaths(sides, pos, rot, tips, float(env.control_freq), np.stack(frames) if frames else None, head,
-                        success, str(scenario), language, object_pose, reset_seed)
+                        success, str(scenario), language, object_pose, reset_seed,
+                        np.array([o[0] for o in objects], dtype=np.float64),
+                        np.array([o[1] for o in objects], dtype=np.float64))
 
 
 def _run(w: _Worker, episode: int) -> StandinEpisode:
