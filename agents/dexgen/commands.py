@@ -8,6 +8,8 @@ DirectController) after its reset.
   (each number times U(0, level)).
 - `TeleopCommand`: a coarse teleoperation of a regrasp: the goal grasp's keypoints, reached by linear interpolation
   from where the keypoints start over `steps` steps, tracked from where the keypoints are, with Gaussian jitter.
+- `PathCommand`: a given keypoint path (T, K, 3) in the hand frame, one waypoint per control step, tracked from where
+  the keypoints are: a human hand's fingertip motion retargeted to the robot (`benchmarks.human_regrasp`).
 """
 
 from __future__ import annotations
@@ -57,9 +59,36 @@ class PlannerCommand:
         return c
 
 
-class TeleopCommand:
+class PathCommand:
+    """Tracks waypoints one per control step (the last held): the command's step k moves the keypoints from where
+    they are to waypoint t + k."""
+
+    jitter = 0.0
+
+    def __init__(self, env, path: np.ndarray | None = None):
+        self.env = env
+        self.path = None if path is None else np.asarray(path, dtype=np.float64)
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, seed: int | None = None) -> None:
+        self.t = 0
+
+    def waypoint(self, t: int) -> np.ndarray:
+        return self.path[min(t, len(self.path) - 1)][None]
+
+    def __call__(self) -> torch.Tensor:
+        now = self.env.unwrapped.snapshot()["keypoints"].cpu().numpy()
+        c = np.stack([self.waypoint(self.t + k) - now for k in range(self.env.horizon)], 1)
+        if self.jitter:
+            c = c + self.rng.normal(0.0, self.jitter, c.shape)
+        self.t += 1
+        return torch.as_tensor(np.clip(c, -0.05, 0.05), dtype=torch.float32)
+
+
+class TeleopCommand(PathCommand):
     def __init__(self, env, steps: int = 20, jitter: float = 0.003, seed: int = 0):
-        self.env, self.steps, self.jitter = env, int(steps), float(jitter)
+        super().__init__(env)
+        self.steps, self.jitter = int(steps), float(jitter)
         self.kin = KeypointKinematics(env)
         self.rng = np.random.default_rng(seed)
 
@@ -78,10 +107,3 @@ class TeleopCommand:
     def waypoint(self, t: int) -> np.ndarray:
         a = min(1.0, (t + 1) / self.steps)
         return self.start + a * (self.goal - self.start)
-
-    def __call__(self) -> torch.Tensor:
-        now = self.env.unwrapped.snapshot()["keypoints"].cpu().numpy()
-        c = np.stack([self.waypoint(self.t + k) - now for k in range(self.env.horizon)], 1)
-        c = c + self.rng.normal(0.0, self.jitter, c.shape)
-        self.t += 1
-        return torch.as_tensor(np.clip(c, -0.05, 0.05), dtype=torch.float32)
