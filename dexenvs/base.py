@@ -15,6 +15,7 @@ at one step), `evaluate` (adding its own terms to `_base_eval()`), `compute_dens
 
 from __future__ import annotations
 
+import gc
 import inspect
 import zlib
 from typing import Any
@@ -33,7 +34,8 @@ from mani_skill.utils.structs.types import SimConfig
 
 from assets import environments as env_lib
 from assets import objects as obj_lib
-from dexenvs.robots import ROOT_MOUNT_Q, ROBOTS, matrix_to_rot6d, pose_to_root_joints, quat_to_matrix
+from dexenvs.robots import (ROOT_MOUNT_Q, ROBOTS, direct_drive_targets, matrix_to_rot6d, pose_to_root_joints,
+                            quat_to_matrix)
 from dexenvs.scenarios import SPLITS, Scenario, ScenarioSpace, Workspace
 
 TABLE_SIZE = (1.2, 1.0, 0.05)  # x, y, thickness; the top is at z = 0
@@ -42,6 +44,31 @@ HEAD_CAMERA_EYE = (-0.42, 0.0, 0.48)
 HEAD_CAMERA_TARGET = (0.05, 0.0, 0.0)
 
 _BASE_KWARGS = set(inspect.signature(BaseEnv.__init__).parameters) - {"self", "robot_uids"}
+
+
+def _quat_matrices(q: np.ndarray) -> np.ndarray:
+    """(n, 4) wxyz quaternions -> (n, 3, 3) rotation matrices."""
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+                     2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+                     2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1).reshape(-1, 3, 3)
+
+
+def _freeze_heap_once() -> None:
+    """ManiSkill's reconfigure (every reset that changes the object builds a new scene) calls gc.collect() to free
+    the old scene, and a full collection walks every object Python tracks: torch's, SAPIEN's, numpy's, most of a
+    reset's time on a CPU (benchmarks.step_profile). Moving what lives before the first env is built into the permanent
+    generation (`gc.freeze`) leaves those collections the scenes' objects only. Once per process: what is alive then
+    (imported modules, mostly) is never collected as a cycle, which a process keeps anyway."""
+    global _HEAP_FROZEN
+    if not _HEAP_FROZEN:
+        gc.collect()
+        gc.freeze()
+        _HEAP_FROZEN = True
+
+
+_HEAP_FROZEN = False
 
 
 def hand_rotation(fingers, palm, palm_sign: float = 1.0) -> np.ndarray:
@@ -123,6 +150,7 @@ class DexEnv(BaseEnv):
         else:
             kwargs.setdefault("control_mode", "pd_wrist_pose")
         classes = tuple(ROBOTS[r] for r in robots)
+        _freeze_heap_once()
         super().__init__(robot_uids=classes[0] if len(classes) == 1 else classes, **kwargs)
         self._flatten_action_space()
 
@@ -200,6 +228,7 @@ class DexEnv(BaseEnv):
         super()._load_agent(options, mounts if len(mounts) > 1 else mounts[0])
         self._hands = self.agent.agents if hasattr(self.agent, "agents") else [self.agent]
         for hand in self._hands:
+            direct_drive_targets(hand.controller)
             if hand.floating:  # the floating base is virtual: hand links carry no weight, as a real arm would hold it
                 for link in hand.robot.links:
                     for o in link._objs:
@@ -345,30 +374,34 @@ class DexEnv(BaseEnv):
 
     def _snapshot_cpu(self) -> dict:
         """The same quantities read straight from the single SAPIEN scene into one array: ManiSkill's per-property
-        Pose/velocity wrappers and batch-1 torch ops cost far more than the physics reads here."""
-        from scipy.spatial.transform import Rotation
-
+        Pose/velocity wrappers and batch-1 torch ops cost far more than the physics reads here. Rotation matrices come
+        from the quaternions in numpy here (one expression for all of them) instead of one torch or scipy call each."""
         snap, rows = dict(), []
+        quats = []
         for hand in self._hands:
             links = [hand.robot.links_map[hand.wrist_link]] + [hand.robot.links_map[n] for n in hand.fingertip_links]
             comps = [l._objs[0] for l in links]
             wp = comps[0].entity_pose
             rows += [wp.p, wp.q, comps[0].linear_velocity] + [c.entity_pose.p for c in comps[1:]]
+            quats.append(wp.q)
         body = self.obj._bodies[0]
         op = body.entity.pose
         rows += [op.p, op.q, body.linear_velocity, body.angular_velocity]
+        quats.append(op.q)
         flat = np.concatenate(rows).astype(np.float32)
         t = torch.from_numpy(flat).unsqueeze(0)
+        rots = torch.from_numpy(_quat_matrices(np.asarray(quats, dtype=np.float64)).astype(np.float32))
         i = 0
         for k in range(len(self._hands)):
             snap[f"wrist_pos{k}"], snap[f"wrist_quat{k}"] = t[:, i : i + 3], t[:, i + 3 : i + 7]
             snap[f"wrist_linvel{k}"] = t[:, i + 7 : i + 10]
             snap[f"fingertips{k}"] = t[:, i + 10 : i + 25].reshape(1, 5, 3)
+            snap[f"wrist_rot{k}"] = rots[k : k + 1]
             i += 25
         snap["obj_pos"], snap["obj_quat"] = t[:, i : i + 3], t[:, i + 3 : i + 7]
         snap["obj_linvel"], snap["obj_angvel"] = t[:, i + 7 : i + 10], t[:, i + 10 : i + 13]
-        rot = Rotation.from_quat(op.q, scalar_first=True).as_matrix().astype(np.float32)
-        snap["obj_rot"] = torch.from_numpy(rot).unsqueeze(0)
+        snap["obj_rot"] = rots[-1:]
+        rot = rots[-1].numpy()
         snap["obj_center"] = torch.from_numpy(op.p + rot @ self._obj_center_local[0].numpy()).float().unsqueeze(0)
         return snap
 
@@ -418,7 +451,9 @@ class DexEnv(BaseEnv):
         if key not in s:
             local = self._PALM_LOCAL.to(self.device).clone()
             local[:, 2] *= self._hands[hand_idx].palm_sign
-            rot = quat_to_matrix(s[f"wrist_quat{hand_idx}"])
+            rot = s.get(f"wrist_rot{hand_idx}")
+            if rot is None:
+                rot = s[f"wrist_rot{hand_idx}"] = quat_to_matrix(s[f"wrist_quat{hand_idx}"])
             s[key] = s[f"wrist_pos{hand_idx}"][:, None] + local @ rot.transpose(1, 2)
         return s[key]
 

@@ -121,6 +121,27 @@ def root_joints_to_pose(q: torch.Tensor, side: str = "right") -> tuple[torch.Ten
     return pos, rot
 
 
+def direct_drive_targets(controller) -> None:
+    """On the CPU sim, a joint controller's targets go straight to the PhysX joints (the same float32 values):
+    ManiSkill's path converts and checks every joint's target as a batched tensor, several times the cost of setting
+    it, on every control step (benchmarks.step_profile). A combined controller's parts each get it; the GPU path is
+    left as it is."""
+    parts = getattr(controller, "controllers", None)
+    if parts is not None:
+        for c in parts.values():
+            direct_drive_targets(c)
+        return
+    if not hasattr(controller, "set_drive_targets") or controller.scene.gpu_sim_enabled or not controller.joints:
+        return
+    joints = [j._objs[0] for j in controller.joints]
+
+    def set_drive_targets(targets: torch.Tensor) -> None:
+        for joint, value in zip(joints, targets[0].tolist()):
+            joint.set_drive_target(value)
+
+    controller.set_drive_targets = set_drive_targets
+
+
 class WristPoseController(PDJointPosController):
     """Absolute wrist pose (position + 6D rotation) -> PD targets of the floating root joints; the two wrist joints of
     the Inspire hand (listed after the root joints) are held at zero so the pose fully determines the hand frame."""

@@ -164,6 +164,7 @@ class DexRegraspEnv(DexEnv):
             tilt, frac, pitch = self.space.pose(s.pose_id)
             rot = torch.as_tensor(hand_rotation_of_pose(tilt, pitch), dtype=torch.float32, device=self.device)
             self._hand_rot[i], self._hand_pos[i] = rot, self._mount
+            self._hand_quat_of = None  # the base turned: its quaternion is computed again
             g = int(_pick(start, k)) if start is not None else min(int(frac * len(gs)), len(gs) - 1)
             if not 0 <= g < len(gs):
                 raise ValueError(f"start_grasp {g} is not in {s.object_id}'s grasp set (0..{len(gs) - 1})")
@@ -222,7 +223,10 @@ class DexRegraspEnv(DexEnv):
     def snapshot(self) -> dict:
         if self._snap is None:
             R, p = self._hand_rot, self._hand_pos
-            kp = torch.stack([link.pose.p for link in self._keypoint_links], 1)
+            if self.gpu_sim_enabled:
+                kp = torch.stack([link.pose.p for link in self._keypoint_links], 1)
+            else:  # the same float32 positions, without a Pose wrapper per link
+                kp = torch.from_numpy(np.stack([link._objs[0].entity_pose.p for link in self._keypoint_links]))[None]
             pose = self.obj.pose
             obj_rot = quat_to_matrix(pose.q)
             s = dict(obj_pos=pose.p, obj_quat=pose.q, obj_rot=obj_rot, obj_linvel=self.obj.linear_velocity,
@@ -235,7 +239,9 @@ class DexRegraspEnv(DexEnv):
             s["pos_err"] = (s["obj_pos_hand"] - self._goal_pos).norm(dim=-1)
             s["rot_err"] = quat_angle(s["obj_quat_hand"], self._goal_quat)
             s["dropped"] = (s["obj_pos_hand"] - self._set_center).norm(dim=-1) > self._set_radius + DROP_MARGIN
-            s["wrist_pos0"], s["wrist_quat0"] = p, matrix_to_quaternion(R)  # the fixed hand base, as the recorder reads
+            if getattr(self, "_hand_quat_of", None) is not R:  # the fixed hand base, as the recorder reads it
+                self._hand_quat, self._hand_quat_of = matrix_to_quaternion(R), R
+            s["wrist_pos0"], s["wrist_quat0"] = p, self._hand_quat
             self._snap = s
         return self._snap
 
