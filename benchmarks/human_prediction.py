@@ -96,7 +96,7 @@ def train_model(algo: str, train: dict, steps: int, batch: int, seed: int):
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return model.eval(), losses
 
 
