@@ -53,7 +53,6 @@ class Args(ResultArgs):
         return [self.out]
 
     def check(self) -> None:
-        super().check()
         bad = [t for t in self.tasks if t not in TASKS]
         if bad:
             raise UsageError("tasks", bad, f"valid: {list(TASKS)}")
@@ -61,6 +60,7 @@ class Args(ResultArgs):
                            text=True)
         if r.returncode:
             raise UsageError("base", self.base, "is not a commit of this repository")
+        super().check()
 
 
 # ---- what runs inside a tree (its own process; imports resolve in that tree) --------------------------------------

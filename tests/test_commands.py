@@ -166,6 +166,23 @@ BAD = [
     ("benchmarks.leaderboard.run", ["--agent", "nomodule:make"], "--agent nomodule:make"),
     ("benchmarks.leaderboard.page", ["--scenarios", "missing.json"], "--scenarios missing.json"),
     ("agents.evaluate", EVAL + ["--workers", "0"], "--workers 0"),
+    ("agents.train", TRAIN + ["--human", "missing.hdf5"], "--human missing.hdf5"),
+    ("agents.train", TRAIN + ["--human", "data.hdf5"], "--human data.hdf5"),
+    ("agents.train", TRAIN + ["--human-ratio", "-1"], "--human-ratio -1"),
+    ("generators.human.to_robot", ["--data", "missing"], "--data missing"),
+    ("generators.human.to_robot", ["--data", ".", "--like", "data.hdf5", "--hand", "shadow"], "--hand shadow"),
+    ("generators.human.to_robot", ["--data", ".", "--like", "data.hdf5", "--scale", "0"], "--scale 0"),
+    ("generators.human.to_robot", ["--data", ".", "--like", "data.hdf5", "--out", "exists.hdf5"], "--out exists.hdf5"),
+    ("generators.human.regrasp", ["--episodes", "0"], "--episodes 0"),
+    ("generators.human.regrasp", ["--noise", "-1"], "--noise -1"),
+    ("benchmarks.cotrain", ["--robot", "data.hdf5", "--human", "missing"], "--human missing"),
+    ("benchmarks.cotrain", ["--robot", "data.hdf5", "--human", ".", "--envs", "0"], "--envs 0"),
+    ("benchmarks.human_regrasp", ["--checkpoint", "ckpt.pt", "--data", "missing"], "--data missing"),
+    ("benchmarks.human_regrasp", ["--checkpoint", "ckpt.pt", "--data", ".", "--steps", "0"], "--steps 0"),
+    ("benchmarks.step_profile", ["--tasks", "fly"], "--tasks"),
+    ("benchmarks.step_profile", ["--steps", "0"], "--steps 0"),
+    ("benchmarks.speed", ["--base", "nonsense"], "--base nonsense"),
+    ("benchmarks.speed", ["--tasks", "regrasp"], "--tasks"),
 ]
 COMMANDS = sorted({c for c, _, _ in BAD})
 

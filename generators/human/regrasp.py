@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
-from dexenvs.cli import Count, NonNegative, run_cli
+from dexenvs.cli import AtLeast, Count, NonNegative, run_cli
 from generators.human.skeleton import CaptureNoise, HeadPath
 
 ENV_ID = "DexRegrasp-v0"
@@ -108,7 +109,8 @@ class Args:
     out: Path = Path("runs/human")
     """episodes go to <out>/regrasp/<i>.hdf5"""
     seed: NonNegative = 0
-    noise: float = 1.0
+    noise: Annotated[float, AtLeast(0)] = 1.0
+    """capture-noise scale: 1 the stand-in's tracker noise, 0 clean poses"""
 
 
 def main(args: Args) -> list[Path]:

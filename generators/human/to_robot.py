@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from agents.embodiment import REPRESENTATION, features, relative_actions
-from dexenvs.cli import DexError, ExistingPath, UsageError, check_output, run_cli
+from dexenvs.cli import DexError, ExistingPath, Positive, UsageError, check_output, run_cli
 from dexenvs.tasks import TaskName
 from dexenvs.trajectory import DatasetWriter, Episode, env_args, make_env
 from generators.human import layout
@@ -110,7 +110,7 @@ class Args:
     out: Path = Path("runs/human_inspire.hdf5")
     task: TaskName = "grasp"
     hand: str = "inspire_right"
-    scale: float = 1.0
+    scale: Positive = 1.0
     """human fingertips are scaled by this (the stand-in's hand is the robot's x1.1: 0.91)"""
     progress: bool = True
 
