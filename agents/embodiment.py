@@ -129,8 +129,10 @@ class RelativeFrontend:
         if self.fresh is None or len(self.fresh) != len(wrist):
             self.prev_wrist, self.target = wrist.clone(), wrist.clone()
             self.fresh = torch.zeros(len(wrist), dtype=torch.bool)
-        f = self.fresh
-        self.prev_wrist[f], self.target[f], f[:] = wrist[f], wrist[f], False
+        fresh = self.fresh  # envs reset since their last step: their chain starts at the wrist they see
+        self.prev_wrist[fresh] = wrist[fresh]
+        self.target[fresh] = wrist[fresh]
+        fresh[:] = False
         out = features(wrist, self.prev_wrist, pose7(obs["extra_obj_pose"].float()),
                        obs["extra_fingertip_pos"].float().reshape(len(wrist), -1, 3), self.up.to(wrist.device))
         self.prev_wrist = wrist

@@ -193,12 +193,15 @@ def mixed_batches(robot: DemoWindows, human: DemoWindows, batch_size: int, ratio
     n_human = min(batch_size - 1, round(batch_size * ratio / (1 + ratio)))
     robot_batches = batches(robot, batch_size - n_human, generator)
     human_batches = batches(human, n_human, generator) if n_human else None
+    spans = {}  # key -> (human min, human span, robot span, robot min): x -> (x - h_min) / h_span * r_span + r_min
+    for key in ["actions", *robot.obs_keys]:
+        h, r = human.stats[key], robot.stats[key]
+        spans[key] = [torch.as_tensor(v, dtype=torch.float32) for v in
+                      (h["min"], np.maximum(h["max"] - h["min"], 1e-6), np.maximum(r["max"] - r["min"], 1e-6), r["min"])]
 
     def into_robot_range(key: str, x: torch.Tensor) -> torch.Tensor:
-        h, r = human.stats[key], robot.stats[key]
-        span = lambda s: torch.as_tensor(np.maximum(s["max"] - s["min"], 1e-6), dtype=x.dtype)  # noqa: E731
-        lo = lambda s: torch.as_tensor(s["min"], dtype=x.dtype)  # noqa: E731
-        return (x - lo(h)) / span(h) * span(r) + lo(r)
+        h_min, h_span, r_span, r_min = spans[key]
+        return (x - h_min) / h_span * r_span + r_min
 
     while True:
         b = next(robot_batches)

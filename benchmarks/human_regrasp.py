@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import RESULTS, ResultArgs, save_result
-from dexenvs.cli import Count, ExistingPath, run_cli
+from dexenvs.cli import Count, DexError, ExistingPath, run_cli
 from dexenvs.rates import format_rate, rate_record
 
 
@@ -65,10 +65,8 @@ def main(args: Args) -> dict:
     from generators.human.reader import EgoDexEpisode, episodes
     from generators.human.regrasp import ENV_ID, MAX_STEPS, fingertip_path
 
-    paths = [p for p in episodes(args.data) if p.parent.name == "regrasp"]
+    paths = episodes(args.data, "regrasp")
     if not paths:
-        from dexenvs.cli import DexError
-
         raise DexError(f"{args.data} holds no regrasp episodes",
                        hint=f"python -m generators.human.regrasp --episodes 10 --out {args.data}")
     model = load_dexgen(args.checkpoint)

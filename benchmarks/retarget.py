@@ -99,7 +99,7 @@ def replay(path: Path, scale: float) -> bool:
 def main(args: Args) -> dict:
     from generators.human.reader import episodes
 
-    paths = [p for p in episodes(args.data) if p.parent.name == "grasp"]
+    paths = episodes(args.data, "grasp")
     result = dict(data=str(args.data), scale=args.scale, hands={})
     for hand in ("inspire_right", "allegro_right"):
         result["hands"][hand] = latency_and_error(paths[: args.episodes], hand, args.scale)

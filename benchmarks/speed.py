@@ -26,6 +26,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS, ResultArgs, save_result
 from dexenvs.cli import Count, UsageError, run_cli
+from dexenvs.tasks import TaskName
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("grasp", "pour", "lift", "handover")
@@ -35,7 +36,7 @@ TASKS = ("grasp", "pour", "lift", "handover")
 class Args(ResultArgs):
     base: str = "faf8ecd"
     """the commit to compare against"""
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[TaskName, ...] = TASKS
     steps: Count = 400
     """control steps per step-rate measurement"""
     resets: Count = 20
@@ -53,9 +54,6 @@ class Args(ResultArgs):
         return [self.out]
 
     def check(self) -> None:
-        bad = [t for t in self.tasks if t not in TASKS]
-        if bad:
-            raise UsageError("tasks", bad, f"valid: {list(TASKS)}")
         r = subprocess.run(["git", "rev-parse", "--verify", f"{self.base}^{{commit}}"], cwd=ROOT, capture_output=True,
                            text=True)
         if r.returncode:

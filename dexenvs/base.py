@@ -46,15 +46,6 @@ HEAD_CAMERA_TARGET = (0.05, 0.0, 0.0)
 _BASE_KWARGS = set(inspect.signature(BaseEnv.__init__).parameters) - {"self", "robot_uids"}
 
 
-def _quat_matrices(q: np.ndarray) -> np.ndarray:
-    """(n, 4) wxyz quaternions -> (n, 3, 3) rotation matrices."""
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-                     2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-                     2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1).reshape(-1, 3, 3)
-
-
 def _freeze_heap_once() -> None:
     """ManiSkill's reconfigure (every reset that changes the object builds a new scene) calls gc.collect() to free
     the old scene, and a full collection walks every object Python tracks: torch's, SAPIEN's, numpy's, most of a
@@ -365,6 +356,7 @@ class DexEnv(BaseEnv):
             snap[f"wrist_pos{k}"], snap[f"wrist_quat{k}"] = wrist.pose.p, wrist.pose.q
             snap[f"fingertips{k}"] = torch.stack([hand.robot.links_map[n].pose.p for n in hand.fingertip_links], 1)
             snap[f"wrist_linvel{k}"] = wrist.linear_velocity
+            snap[f"wrist_rot{k}"] = quat_to_matrix(wrist.pose.q)
         pose = self.obj.pose
         snap["obj_pos"], snap["obj_quat"] = pose.p, pose.q
         snap["obj_linvel"], snap["obj_angvel"] = self.obj.linear_velocity, self.obj.angular_velocity
@@ -374,8 +366,8 @@ class DexEnv(BaseEnv):
 
     def _snapshot_cpu(self) -> dict:
         """The same quantities read straight from the single SAPIEN scene into one array: ManiSkill's per-property
-        Pose/velocity wrappers and batch-1 torch ops cost far more than the physics reads here. Rotation matrices come
-        from the quaternions in numpy here (one expression for all of them) instead of one torch or scipy call each."""
+        Pose/velocity wrappers and batch-1 torch ops cost far more than the physics reads here. The rotation matrices
+        of every hand and the object come from one batched `quat_to_matrix` call (in float64, as the reads are)."""
         snap, rows = dict(), []
         quats = []
         for hand in self._hands:
@@ -390,7 +382,7 @@ class DexEnv(BaseEnv):
         quats.append(op.q)
         flat = np.concatenate(rows).astype(np.float32)
         t = torch.from_numpy(flat).unsqueeze(0)
-        rots = torch.from_numpy(_quat_matrices(np.asarray(quats, dtype=np.float64)).astype(np.float32))
+        rots = quat_to_matrix(torch.from_numpy(np.asarray(quats, dtype=np.float64))).float()
         i = 0
         for k in range(len(self._hands)):
             snap[f"wrist_pos{k}"], snap[f"wrist_quat{k}"] = t[:, i : i + 3], t[:, i + 3 : i + 7]
@@ -451,10 +443,7 @@ class DexEnv(BaseEnv):
         if key not in s:
             local = self._PALM_LOCAL.to(self.device).clone()
             local[:, 2] *= self._hands[hand_idx].palm_sign
-            rot = s.get(f"wrist_rot{hand_idx}")
-            if rot is None:
-                rot = s[f"wrist_rot{hand_idx}"] = quat_to_matrix(s[f"wrist_quat{hand_idx}"])
-            s[key] = s[f"wrist_pos{hand_idx}"][:, None] + local @ rot.transpose(1, 2)
+            s[key] = s[f"wrist_pos{hand_idx}"][:, None] + local @ s[f"wrist_rot{hand_idx}"].transpose(1, 2)
         return s[key]
 
     def hand_points(self, hand_idx: int = 0) -> torch.Tensor:

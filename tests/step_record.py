@@ -17,40 +17,19 @@ RANDOM_STEPS = 40
 SEED = 7
 
 
-def _env(task: str):
-    import gymnasium as gym
-
-    import dexenvs  # noqa: F401
-    from dexenvs.tasks import get_task
-
-    if task == "regrasp":
-        return gym.make("DexRegrasp-v0", obs_mode="state", control_mode="pd_joint_pos").unwrapped
-    return gym.make(get_task(task).env_id, obs_mode="state").unwrapped
-
-
 def record(task: str, kind: str) -> dict[str, np.ndarray]:
     """One episode of `task` from reset seed SEED: `kind` "expert" (the task's expert, or the regrasp planner) or
     "random" (uniform actions from a seeded generator, RANDOM_STEPS steps)."""
     import torch
 
-    env = _env(task)
+    from benchmarks.step_profile import env_and_expert
+
+    env, expert_cls, options, horizon = env_and_expert(task)
     try:
-        if task == "regrasp":
-            from dexenvs.experts.regrasp import RegraspPlanner
-
-            options, expert = {}, None
-            obs, _ = env.reset(seed=SEED)
-            expert = RegraspPlanner(env)
-            expert.reset()
-            horizon = 60
-        else:
-            from dexenvs.tasks import get_task
-
-            spec = get_task(task)
-            obs, _ = env.reset(seed=SEED, options=spec.expert_options(SEED))
-            expert = spec.expert(env)
-            expert.reset()
-            horizon = expert.horizon
+        obs, _ = env.reset(seed=SEED, options=options(SEED))
+        expert = expert_cls(env)
+        expert.reset()
+        horizon = horizon or expert.horizon
         rng = np.random.default_rng(SEED)
         space = env.single_action_space
         rows: dict[str, list] = dict(obs=[obs[0].numpy().copy()], reward=[], success=[], fail=[])

@@ -164,7 +164,6 @@ class DexRegraspEnv(DexEnv):
             tilt, frac, pitch = self.space.pose(s.pose_id)
             rot = torch.as_tensor(hand_rotation_of_pose(tilt, pitch), dtype=torch.float32, device=self.device)
             self._hand_rot[i], self._hand_pos[i] = rot, self._mount
-            self._hand_quat_of = None  # the base turned: its quaternion is computed again
             g = int(_pick(start, k)) if start is not None else min(int(frac * len(gs)), len(gs) - 1)
             if not 0 <= g < len(gs):
                 raise ValueError(f"start_grasp {g} is not in {s.object_id}'s grasp set (0..{len(gs) - 1})")
@@ -177,6 +176,7 @@ class DexRegraspEnv(DexEnv):
                            gs.draw_goal(g, *self.goal_range, self._goal_rng[i]))
         q, target, obj_p, obj_q = (torch.stack(x) for x in (q, target, obj_p, obj_q))
         hand_rot, hand_pos = self._hand_rot[env_idx], self._hand_pos[env_idx]
+        self._hand_quat = matrix_to_quaternion(self._hand_rot)  # fixed for the episode: the snapshot reads it
         self.agent.robot.set_pose(Pose.create_from_pq(hand_pos, matrix_to_quaternion(hand_rot)))
         self.agent.robot.set_qpos(q[:, self._qpos_order])
         self.agent.robot.set_qvel(torch.zeros_like(q))
@@ -239,9 +239,7 @@ class DexRegraspEnv(DexEnv):
             s["pos_err"] = (s["obj_pos_hand"] - self._goal_pos).norm(dim=-1)
             s["rot_err"] = quat_angle(s["obj_quat_hand"], self._goal_quat)
             s["dropped"] = (s["obj_pos_hand"] - self._set_center).norm(dim=-1) > self._set_radius + DROP_MARGIN
-            if getattr(self, "_hand_quat_of", None) is not R:  # the fixed hand base, as the recorder reads it
-                self._hand_quat, self._hand_quat_of = matrix_to_quaternion(R), R
-            s["wrist_pos0"], s["wrist_quat0"] = p, self._hand_quat
+            s["wrist_pos0"], s["wrist_quat0"] = p, self._hand_quat  # the fixed hand base, as the recorder reads it
             self._snap = s
         return self._snap
 

@@ -172,6 +172,11 @@ class EgoDexEpisode:
         a = self.actions().reshape(len(self), 2, 24)
         return np.concatenate([a[:, :, None, :3], a[:, :, 9:].reshape(len(self), 2, 5, 3)], 2).reshape(len(self), 12, 3)
 
+    def control_frames(self, hz: float) -> np.ndarray:
+        """The frame nearest each step of a `hz` control loop over the episode (the first at frame 0)."""
+        steps = np.round(np.arange(0, len(self) * hz / self.fps) * self.fps / hz).astype(int)
+        return np.minimum(steps, len(self) - 1)
+
     def hand(self, side: str = "right") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One hand in the world: wrist poses (N, 4, 4), fingertips (N, 5, 3), and which frames track the wrist and
         all five tips (N,) bool."""
@@ -226,12 +231,13 @@ class EgoDexEpisode:
         return np.stack([got[i] for i in want])
 
 
-def episodes(root: str | Path) -> list[Path]:
-    """The `<task>/<i>.hdf5` files under `root`, by task then episode number (temporary files left out)."""
+def episodes(root: str | Path, task: str = "*") -> list[Path]:
+    """The `<task>/<i>.hdf5` files under `root` (of one task, or all), by task then episode number (temporary files
+    left out)."""
     root = Path(root)
     if not root.is_dir():
         raise DexError(f"{root}: no such dataset folder", hint="give the folder that holds <task>/<i>.hdf5")
-    found = [p for p in root.glob("*/*.hdf5") if p.stem.isdigit()]
+    found = [p for p in root.glob(f"{task}/*.hdf5") if p.stem.isdigit()]
     return sorted(found, key=lambda p: (p.parent.name, int(p.stem)))
 
 

@@ -41,6 +41,7 @@ def _env():
 def play(env, seed: int) -> dict:
     """The planner's regrasp from reset seed `seed`: joint targets per control step (the reset's first), success."""
     from dexenvs.experts.regrasp import RegraspPlanner
+    from dexenvs.robots import quat_to_matrix
 
     env.reset(seed=seed)
     planner = RegraspPlanner(env)
@@ -55,8 +56,6 @@ def play(env, seed: int) -> dict:
         if success or bool(info["fail"][0]):
             break
     base = env.agent.robot.pose
-    from dexenvs.robots import quat_to_matrix
-
     return dict(q=np.array(qs), success=success, scenario=str(env.scenarios[0]), seed=seed,
                 hz=float(env.control_freq), base_pos=base.p[0].cpu().numpy().astype(np.float64),
                 base_rot=quat_to_matrix(base.q)[0].cpu().numpy().astype(np.float64),
@@ -93,9 +92,8 @@ def fingertip_path(ep, hz: float, kin, scale: float = 1 / 1.1) -> np.ndarray:
 
     r = Retargeter(HAND, scale=scale)
     wrist, tips, tracked = ep.hand("right")
-    steps = np.minimum(np.round(np.arange(0, len(ep) * hz / ep.fps) * ep.fps / hz).astype(int), len(ep) - 1)
     out, q = [], None
-    for t in steps:
+    for t in ep.control_frames(hz):
         local = (tips[t] - wrist[t][:3, 3]) @ wrist[t][:3, :3]
         if q is None or tracked[t]:
             q = r.fingers(local)

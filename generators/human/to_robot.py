@@ -47,7 +47,7 @@ def convert_episode(ep: EgoDexEpisode, r: Retargeter, hz: float, side: str = "ri
         raise DexError(f"{ep.path} has no object poses (transforms/{layout.OBJECT}); co-training a state policy needs "
                        "them", hint="EgoDex tracks no objects: run an object pose estimator on the video first")
     wrist, tips, tracked = ep.hand(side)
-    steps = np.minimum(np.round(np.arange(0, len(ep) * hz / ep.fps) * ep.fps / hz).astype(int), len(ep) - 1)
+    steps = ep.control_frames(hz)
     r.reset()
     bases, qs, q = [], [], None
     for t in steps:
@@ -75,7 +75,7 @@ def convert(data: Path, task: str, like: Path, out: Path, hand: str = "inspire_r
     if robot_args.get("control_mode") != "pd_wrist_pose":
         raise UsageError("like", like, f"is recorded with {robot_args.get('control_mode')!r}; co-training needs "
                                        "pd_wrist_pose (a floating hand's wrist pose)")
-    paths = [p for p in episodes(data) if p.parent.name == task]
+    paths = episodes(data, task)
     if not paths:
         raise DexError(f"{data} holds no {task} episodes", hint=f"python -m generators.human.standin --task {task}")
     hz = control_freq(robot_args)
